@@ -1,0 +1,64 @@
+"""The contract between the sans-I/O HTTP cores and the I/O shells.
+
+A core (``HTTP1Core`` over h11, ``HTTP2Core`` over h2) never touches a socket.
+The shell (blocking ``Connection``, or the asyncio one) feeds it the bytes it
+read with ``receive_data`` and writes out whatever ``data_to_send`` returns
+after every call.  Keeping the seam this narrow is what lets one core serve
+every I/O model, and lets tests drive a core with hand-built bytes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from mint.http.events import Body, Chunk, Event, Ref
+
+
+class HTTPCore(abc.ABC):
+    """One HTTP connection's protocol state, free of I/O."""
+
+    #: "HTTP/1.1" or "HTTP/2"
+    version: str
+
+    @abc.abstractmethod
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body = None,
+        *,
+        protocol: str | None = None,
+    ) -> Ref:
+        """Start a request and return its ref.
+
+        ``body`` is the whole body, ``None`` for none, or ``STREAM`` to send it
+        with ``stream_request_body``.  ``protocol`` sets HTTP/2's ``:protocol``
+        pseudo-header (RFC 8441 extended CONNECT); HTTP/1.1 refuses it.
+        """
+
+    @abc.abstractmethod
+    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+        """Queue ``chunk`` (bytes, or ``EOF`` to end the body) on a streamed request.
+
+        On an upgraded HTTP/1.1 request, or an extended CONNECT stream, this is
+        how tunnel bytes (WebSocket frames) are written.
+        """
+
+    @abc.abstractmethod
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes read from the peer; ``b""`` means the peer closed the connection."""
+
+    @abc.abstractmethod
+    def data_to_send(self) -> bytes:
+        """Bytes the shell must write to the peer now (possibly empty)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop using the connection (HTTP/2 queues a GOAWAY to send)."""
+
+    @property
+    @abc.abstractmethod
+    def open(self) -> bool:
+        """False once the connection was closed by either side or failed."""
