@@ -1,0 +1,49 @@
+"""Fixtures shared by every test module: TLS material for loopback servers.
+
+Servers themselves are started by the fixtures of the modules that need them,
+always on 127.0.0.1 with port 0 so concurrent runs never collide.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throwaway certificate authority; nothing outside the test run trusts it."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_server_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
+    return tls_ca.issue_cert("localhost", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(tls_server_cert: trustme.LeafCert) -> ssl.SSLContext:
+    """A server-side context with no ALPN set; servers that need ALPN set it themselves."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_server_cert.configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A verifying client context that trusts the test CA only."""
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_ca_file(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The test CA as a PEM file, for ``connect(..., cafile=...)``."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    yield path
