@@ -24,7 +24,7 @@ class Ref:
     reference, so refs from two connections never collide.
     """
 
-    __slots__ = ("_number",)
+    __slots__ = ("__weakref__", "_number")
 
     def __init__(self) -> None:
         self._number = next(_ref_counter)
@@ -92,5 +92,5 @@ STREAM: Final = _Marker("STREAM")
 EOF: Final = _Marker("EOF")
 """Pass to ``stream_request_body`` to end a streamed request body."""
 
-Body: TypeAlias = bytes | None | _Marker
+Body: TypeAlias = bytes | _Marker | None
 Chunk: TypeAlias = bytes | _Marker

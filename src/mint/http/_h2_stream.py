@@ -1,0 +1,66 @@
+"""What the HTTP/2 core remembers about one request stream, including its send queue.
+
+The send queue is why a caller never has to watch flow-control windows: a write
+that does not fit is kept here, in order, and the core drains it whenever a
+WINDOW_UPDATE (or a larger SETTINGS_INITIAL_WINDOW_SIZE) opens room.
+Chunks are kept as memoryviews so that draining a 16 MiB write frame by frame
+never copies the remainder over and over.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from mint.http.events import Ref
+
+
+@dataclass(eq=False, slots=True)
+class StreamState:
+    ref: Ref
+    stream_id: int
+    #: RFC 8441 extended CONNECT: a 2xx answer turns the stream into a tunnel.
+    extended_connect: bool = False
+    #: Request body bytes waiting for flow-control window, oldest first.
+    pending: deque[memoryview] = field(default_factory=deque)
+    pending_bytes: int = 0
+    #: The caller ended the body (EOF); END_STREAM goes out once ``pending`` is empty.
+    eof_queued: bool = False
+    #: END_STREAM has been sent: our half of the stream is closed.
+    local_ended: bool = False
+    #: Done or Error was handed to the caller: the response is over.
+    response_finished: bool = False
+    status: int | None = None
+    #: Extended CONNECT answered with a non-2xx status: no tunnel, nothing to send.
+    refused: bool = False
+
+    def queue(self, data: bytes) -> None:
+        if data:
+            self.pending.append(memoryview(data))
+            self.pending_bytes += len(data)
+
+    def take(self, limit: int) -> bytes:
+        """Remove and return up to ``limit`` bytes from the front of the queue."""
+        head = self.pending[0]
+        if len(head) <= limit:
+            self.pending.popleft()
+            chunk = head
+        else:
+            chunk = head[:limit]
+            self.pending[0] = head[limit:]
+        self.pending_bytes -= len(chunk)
+        return chunk.tobytes()
+
+    def discard_pending(self) -> None:
+        self.pending.clear()
+        self.pending_bytes = 0
+
+    @property
+    def has_unsent(self) -> bool:
+        """Queued bytes, or a queued END_STREAM, are still waiting to go out."""
+        return not self.local_ended and (bool(self.pending) or self.eof_queued)
+
+    @property
+    def finished(self) -> bool:
+        """Both halves are over (or the stream died): the ref can be forgotten."""
+        return self.response_finished and self.local_ended

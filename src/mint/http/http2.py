@@ -1,0 +1,643 @@
+"""The HTTP/2 sans-I/O core: many requests, and RFC 8441 WebSocket tunnels, on one connection.
+
+h2 does the framing, HPACK and the stream state machines.  This module adds
+what a process-less client needs on top of it:
+
+* refs instead of stream ids, and Mint's event shapes (``Status``, ``Headers``,
+  ``Data``, ``Done``, ``Error``, ``Pong``);
+* a per-stream send queue, so a write bigger than the flow-control windows is
+  accepted and drained in order as WINDOW_UPDATEs arrive inside
+  ``receive_data``; the caller only has to keep reading;
+* received data acknowledged as soon as it is handed over, so the server's
+  windows refill without the caller doing anything;
+* the checks h2 leaves to its user: SETTINGS_ENABLE_CONNECT_PROTOCOL before a
+  ``:protocol`` request, SETTINGS_MAX_CONCURRENT_STREAMS before a new stream;
+* GOAWAY handled per RFC 9113 section 6.8 (streams the server accepted may
+  finish) rather than as h2's immediate end of the connection;
+* every h2 exception turned into a ``mint.errors`` exception or ``Error`` event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+
+from mint.errors import HTTPError, MintError, TransportError
+from mint.http._h2_framing import FrameSplitter, GoAway, parse_goaway
+from mint.http._h2_stream import StreamState
+from mint.http.core import HTTPCore
+from mint.http.events import (
+    EOF,
+    STREAM,
+    Body,
+    Chunk,
+    Data,
+    Done,
+    Error,
+    Event,
+    Headers,
+    Pong,
+    Ref,
+    Status,
+)
+
+DEFAULT_RECEIVE_WINDOW = 1 << 20
+"""Our initial stream and connection receive windows (RFC default 65,535 is slow on fast links)."""
+
+MAX_WINDOW = (1 << 31) - 1
+
+#: RFC 9113 section 8.2.2: meaningless in HTTP/2; dropped like an HTTP/1.1-to-2 proxy would.
+_CONNECTION_SPECIFIC_HEADERS = frozenset(
+    {"connection", "upgrade", "keep-alive", "transfer-encoding", "proxy-connection"}
+)
+_FORBIDDEN_VALUE_CHARS = frozenset("\r\n\x00")
+
+
+class StreamResetError(HTTPError):
+    """The server reset one stream (RST_STREAM); ``error_code`` is the RFC 9113 name.
+
+    A subclass so that callers who only know ``HTTPError`` keep working, while
+    those who care can tell REFUSED_STREAM (safe to retry) from CANCEL.
+    """
+
+    def __init__(self, message: str, *, error_code: str) -> None:
+        super().__init__(message, reason="stream_reset")
+        self.error_code = error_code
+
+
+def _error_code_name(code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"0x{code:x}"
+
+
+def _setting_name(code: int) -> str:
+    try:
+        return h2.settings.SettingCodes(code).name.lower()
+    except ValueError:
+        return f"unknown_0x{code:x}"
+
+
+class HTTP2Core(HTTPCore):
+    """One HTTP/2 client connection's state; bytes in, events out, no I/O.
+
+    ``authority`` and ``scheme`` fill the ``:authority`` and ``:scheme``
+    pseudo-headers of every request (``scheme`` is "http" or "https", as RFC
+    8441 asks even for WebSocket tunnels).  The client preface and our SETTINGS
+    are queued at once: the shell writes ``data_to_send()`` right after creating
+    the core.
+    """
+
+    version = "HTTP/2"
+
+    def __init__(
+        self,
+        authority: str,
+        scheme: str,
+        *,
+        initial_window_size: int = DEFAULT_RECEIVE_WINDOW,
+    ) -> None:
+        if not 0 <= initial_window_size <= MAX_WINDOW:
+            raise HTTPError(
+                f"initial_window_size must be within 0..{MAX_WINDOW}", reason="invalid_argument"
+            )
+        self.authority = authority
+        self.scheme = scheme
+        self._authority_bytes = _request_token(authority, "authority")
+        self._scheme_bytes = _request_token(scheme, "scheme")
+        self._h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window_size,
+            },
+        )
+        self._h2.initiate_connection()
+        # SETTINGS_INITIAL_WINDOW_SIZE covers streams only; the connection
+        # window (RFC 9113 section 6.9.2) is raised with a WINDOW_UPDATE.
+        if initial_window_size > self._h2.inbound_flow_control_window:
+            self._h2.increment_flow_control_window(
+                initial_window_size - self._h2.inbound_flow_control_window
+            )
+        self._splitter = FrameSplitter()
+        self._streams: dict[int, StreamState] = {}
+        self._stream_ids: dict[Ref, int] = {}
+        self._pings: dict[bytes, Ref] = {}
+        self._ping_counter = itertools.count(1)
+        self._closed = False
+        self._goaway: GoAway | None = None
+        self.server_settings: dict[str, int] = {}
+        self.remote_settings_received = False
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        """False once closed, failed, or drained after the server's GOAWAY."""
+        if self._closed:
+            return False
+        return not (self._goaway is not None and not self._streams)
+
+    @property
+    def extended_connect_enabled(self) -> bool:
+        """Whether the server announced SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441)."""
+        return self.server_settings.get("enable_connect_protocol", 0) == 1
+
+    @property
+    def goaway_received(self) -> bool:
+        return self._goaway is not None
+
+    def send_window(self, ref: Ref) -> int:
+        """Bytes a write on ``ref`` could put on the wire right now, without queueing.
+
+        That is min(stream window, connection window) while nothing is queued on
+        the stream, and 0 while earlier writes still wait (a new write would
+        queue behind them).  Useful for back-pressure; never required.
+        """
+        stream = self._stream_for(ref)
+        if stream.pending or stream.local_ended or stream.eof_queued:
+            return 0
+        try:
+            return max(0, self._h2.local_flow_control_window(stream.stream_id))
+        except Exception:  # h2 already forgot a stream we still track: nothing can go
+            return 0
+
+    # -- requests -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body = None,
+        *,
+        protocol: str | None = None,
+    ) -> Ref:
+        """Open a stream.  With ``protocol`` (RFC 8441) the stream stays open as a tunnel.
+
+        Raises ``HTTPError`` with reason ``closed``, ``goaway``, ``too_many_streams``,
+        ``settings_pending`` (``protocol`` before the server's SETTINGS arrived),
+        ``extended_connect_disabled`` or ``invalid_request``.
+        """
+        self._check_can_open_stream()
+        method_bytes = _request_token(method, "method")
+        path_bytes = _request_token(path, "path")
+        protocol_bytes = None if protocol is None else _request_token(protocol, "protocol")
+        extended_connect = protocol is not None
+        if extended_connect:
+            self._check_extended_connect(method)
+        elif method.upper() == "CONNECT":
+            raise HTTPError(
+                "plain CONNECT is not supported over HTTP/2; pass protocol= for RFC 8441",
+                reason="invalid_request",
+            )
+        if body is EOF or not (body is None or body is STREAM or isinstance(body, bytes)):
+            raise HTTPError("body must be bytes, None or STREAM", reason="invalid_request")
+
+        pseudo = [
+            (b":method", method_bytes),
+            (b":scheme", self._scheme_bytes),
+            (b":authority", self._authority_bytes),
+            (b":path", path_bytes),
+        ]
+        if protocol_bytes is not None:
+            pseudo.append((b":protocol", protocol_bytes))
+        wire_headers = pseudo + self._encode_headers(headers)
+
+        body_bytes = body if isinstance(body, bytes) else b""
+        # END_STREAM on HEADERS when there is nothing more to send (never on a tunnel).
+        end_on_headers = not extended_connect and (body is None or body == b"")
+        stream_id = self._h2.get_next_available_stream_id()
+        try:
+            self._h2.send_headers(stream_id, wire_headers, end_stream=end_on_headers)
+        except Exception as exc:
+            raise HTTPError(
+                f"h2 refused the request headers: {exc}", reason="invalid_request"
+            ) from exc
+
+        ref = Ref()
+        stream = StreamState(ref=ref, stream_id=stream_id, extended_connect=extended_connect)
+        stream.local_ended = end_on_headers
+        self._streams[stream_id] = stream
+        self._stream_ids[ref] = stream_id
+        if isinstance(body, bytes) and not extended_connect:
+            stream.queue(body_bytes)
+            stream.eof_queued = True
+            self._flush(stream)
+        elif body_bytes:
+            stream.queue(body_bytes)
+            self._flush(stream)
+        return ref
+
+    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+        """Queue bytes (or ``EOF``) on a streamed body or tunnel; sent as windows allow."""
+        if self._closed:
+            raise HTTPError("the connection is closed", reason="closed")
+        stream = self._stream_for(ref)
+        if stream.refused:
+            raise HTTPError(f"the server refused the tunnel {ref!r}", reason="stream_closed")
+        if stream.eof_queued or stream.local_ended:
+            raise HTTPError(f"the request body of {ref!r} already ended", reason="stream_closed")
+        if chunk is EOF:
+            stream.eof_queued = True
+        elif isinstance(chunk, (bytes, bytearray, memoryview)):
+            stream.queue(bytes(chunk))
+        else:
+            raise HTTPError("chunk must be bytes or EOF", reason="invalid_argument")
+        self._flush(stream)
+        self._forget_if_finished(stream)
+
+    def cancel_request(self, ref: Ref) -> None:
+        """Abandon a request or tunnel: RST_STREAM(CANCEL), queued bytes dropped, ref forgotten.
+
+        No event follows for ``ref``.  Also the way to drop a tunnel whose
+        server stopped answering without ending the stream.
+        """
+        stream = self._stream_for(ref)
+        if not self._closed:
+            self._reset(stream, h2.errors.ErrorCodes.CANCEL)
+        stream.discard_pending()
+        stream.response_finished = True
+        stream.local_ended = True
+        self._forget_if_finished(stream)
+
+    def ping(self) -> Ref:
+        """Send a PING; its ACK comes back as ``Pong(ref)`` from ``receive_data``."""
+        if self._closed:
+            raise HTTPError("the connection is closed", reason="closed")
+        opaque = next(self._ping_counter).to_bytes(8, "big")
+        try:
+            self._h2.ping(opaque)
+        except Exception as exc:
+            raise HTTPError(f"cannot send PING: {exc}", reason="closed") from exc
+        ref = Ref()
+        self._pings[opaque] = ref
+        return ref
+
+    def close(self) -> None:
+        """Queue a GOAWAY (NO_ERROR) and stop accepting calls; the shell then closes the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        # Failing means h2 already considers the connection closed: nothing to send.
+        with contextlib.suppress(Exception):
+            self._h2.close_connection()
+
+    def data_to_send(self) -> bytes:
+        return self._h2.data_to_send()
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        if self._closed:
+            return []
+        if not data:
+            return self._fail_all(
+                TransportError("the server closed the connection", reason="closed")
+            )
+        events: list[Event] = []
+        max_size = self._h2.max_inbound_frame_size
+        for frame in self._splitter.feed(data, max_size):
+            goaway = parse_goaway(frame)
+            if goaway is not None:
+                events.extend(self._on_goaway(goaway))
+                continue
+            try:
+                for h2_event in self._h2.receive_data(frame):
+                    events.extend(self._on_h2_event(h2_event))
+            except Exception as exc:
+                self._send_goaway_after_failure()
+                events.extend(self._fail_all(_connection_error(exc)))
+                return events
+            if self._closed:
+                return events
+        if self._splitter.oversized is not None:
+            self._send_goaway_after_failure(h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
+            error = HTTPError(
+                f"the server sent a frame of {self._splitter.oversized} bytes,"
+                f" more than the {max_size} allowed",
+                reason="protocol_error",
+            )
+            events.extend(self._fail_all(error))
+            return events
+        events.extend(self._flush_all())
+        return events
+
+    def _on_h2_event(self, event: h2.events.Event) -> list[Event]:
+        if isinstance(event, h2.events.DataReceived):
+            return self._on_data(event)
+        if isinstance(event, h2.events.ResponseReceived):
+            return self._on_response(event.stream_id, event.headers or [])
+        if isinstance(event, h2.events.TrailersReceived):
+            return self._on_trailers(event.stream_id, event.headers or [])
+        if isinstance(event, h2.events.StreamEnded):
+            return self._on_stream_ended(event.stream_id)
+        if isinstance(event, h2.events.StreamReset):
+            return self._on_reset(event.stream_id, event.error_code)
+        if isinstance(event, h2.events.PingAckReceived):
+            ref = self._pings.pop(bytes(event.ping_data or b""), None)
+            return [Pong(ref)] if ref is not None else []
+        if isinstance(event, h2.events.RemoteSettingsChanged):
+            self._on_settings(event)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            # Only reached if h2 itself produced it; GOAWAY frames are intercepted.
+            return self._fail_all(
+                HTTPError(
+                    f"the server ended the connection ({_error_code_name(event.error_code or 0)})",
+                    reason="goaway",
+                )
+            )
+        # Informational 1xx, PING (h2 answers it), WINDOW_UPDATE (drained after the
+        # frame), SETTINGS ACK, PRIORITY, ALTSVC and unknown frames need no event.
+        return []
+
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+        self.remote_settings_received = True
+        for code, changed in event.changed_settings.items():
+            self.server_settings[_setting_name(int(code))] = int(changed.new_value)
+
+    def _on_response(self, stream_id: int, raw_headers: Iterable[Any]) -> list[Event]:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return []
+        status_text = ""
+        headers: list[tuple[str, str]] = []
+        for raw_name, raw_value in raw_headers:
+            name = _text(raw_name)
+            value = _text(raw_value)
+            if name == ":status":
+                status_text = value
+            elif not name.startswith(":"):
+                headers.append((name, value))
+        if not (len(status_text) == 3 and status_text.isdigit()):
+            self._reset(stream, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return self._finish_with_error(
+                stream, HTTPError(f"invalid :status {status_text!r}", reason="invalid_response")
+            )
+        stream.status = int(status_text)
+        events: list[Event] = [Status(stream.ref, stream.status), Headers(stream.ref, headers)]
+        if stream.extended_connect and not 200 <= stream.status < 300:
+            # A refused tunnel will never carry our bytes; our half is closed
+            # once the response is complete (see _on_stream_ended).
+            stream.discard_pending()
+            stream.refused = True
+        return events
+
+    def _on_trailers(self, stream_id: int, raw_headers: Iterable[Any]) -> list[Event]:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return []
+        headers = [(_text(n), _text(v)) for n, v in raw_headers if not _text(n).startswith(":")]
+        return [Headers(stream.ref, headers)]
+
+    def _on_data(self, event: h2.events.DataReceived) -> list[Event]:
+        stream_id = event.stream_id
+        # Handing the bytes to the caller counts as consuming them: give the
+        # window back now (h2 batches the WINDOW_UPDATEs).  Failing means the
+        # stream is gone, and h2 has already put the connection window right.
+        with contextlib.suppress(Exception):
+            self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+        stream = self._streams.get(stream_id)
+        if stream is None or not event.data:
+            return []
+        return [Data(stream.ref, bytes(event.data))]
+
+    def _on_stream_ended(self, stream_id: int) -> list[Event]:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return []
+        stream.response_finished = True
+        if stream.refused and not stream.local_ended:
+            # RST_STREAM(NO_ERROR) rather than an empty END_STREAM DATA frame:
+            # nothing was sent, and servers (hypercorn) that already forgot the
+            # stream choke on DATA for it while they ignore a reset.
+            self._reset(stream, h2.errors.ErrorCodes.NO_ERROR)
+            stream.local_ended = True
+        self._forget_if_finished(stream)  # else the queue drains after this frame
+        return [Done(stream.ref)]
+
+    def _on_reset(self, stream_id: int, error_code: int | None) -> list[Event]:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return []
+        name = _error_code_name(error_code or 0)
+        if stream.response_finished:
+            # RFC 9113 section 8.1: a NO_ERROR reset after a full response only
+            # asks us to stop sending the body.  Nothing is owed to the caller.
+            stream.discard_pending()
+            stream.local_ended = True
+            self._forget_if_finished(stream)
+            return []
+        error = StreamResetError(f"the server reset the stream ({name})", error_code=name)
+        return self._finish_with_error(stream, error)
+
+    def _on_goaway(self, goaway: GoAway) -> list[Event]:
+        self._goaway = goaway
+        name = _error_code_name(goaway.error_code)
+        events: list[Event] = []
+        for stream in list(self._streams.values()):
+            if stream.stream_id > goaway.last_stream_id:
+                error = HTTPError(
+                    f"the server is going away ({name}) and did not process this request",
+                    reason="goaway",
+                )
+                events.extend(self._finish_with_error(stream, error))
+        return events
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _flush_all(self) -> list[Event]:
+        """Drain the queues the last frames opened room for, one frame per stream per round.
+
+        Round-robin rather than oldest-first: a 16 MiB upload must not hold a
+        WebSocket on another stream of the same connection behind it.
+        """
+        events: list[Event] = []
+        waiting = [s for s in self._streams.values() if s.has_unsent]
+        while waiting:
+            still_waiting = []
+            for stream in waiting:
+                try:
+                    if self._send_next(stream) and stream.has_unsent:
+                        still_waiting.append(stream)
+                except HTTPError as error:
+                    events.extend(self._finish_with_error(stream, error))
+                self._forget_if_finished(stream)
+            waiting = still_waiting
+        return events
+
+    def _flush(self, stream: StreamState) -> None:
+        """Send as much of one stream's queue as both windows allow."""
+        while stream.has_unsent and self._send_next(stream):
+            pass
+
+    def _send_next(self, stream: StreamState) -> bool:
+        """Send the next DATA frame (END_STREAM on the last); False if the windows are shut."""
+        if stream.local_ended or self._closed:
+            return False
+        try:
+            if not stream.pending:
+                if not stream.eof_queued:
+                    return False
+                self._h2.end_stream(stream.stream_id)
+                stream.local_ended = True
+                return True
+            room = min(
+                self._h2.local_flow_control_window(stream.stream_id),
+                self._h2.max_outbound_frame_size,
+            )
+            if room <= 0:
+                return False
+            chunk = stream.take(room)
+            last = not stream.pending and stream.eof_queued
+            self._h2.send_data(stream.stream_id, chunk, end_stream=last)
+            stream.local_ended = last
+            return True
+        except Exception as exc:
+            raise HTTPError(f"cannot send on stream: {exc}", reason="stream_closed") from exc
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _check_can_open_stream(self) -> None:
+        if self._closed:
+            raise HTTPError("the connection is closed", reason="closed")
+        if self._goaway is not None:
+            raise HTTPError(
+                "the server sent GOAWAY: open a new connection for new requests", reason="goaway"
+            )
+        limit = self._h2.remote_settings.max_concurrent_streams
+        if self._h2.open_outbound_streams >= limit:
+            raise HTTPError(
+                f"the server allows {limit} concurrent streams and all are in use;"
+                " wait for one to finish",
+                reason="too_many_streams",
+            )
+
+    def _check_extended_connect(self, method: str) -> None:
+        if method != "CONNECT":
+            raise HTTPError("protocol= needs method CONNECT (RFC 8441)", reason="invalid_request")
+        if not self.remote_settings_received:
+            raise HTTPError(
+                "the server's SETTINGS have not arrived yet: keep receiving, then retry",
+                reason="settings_pending",
+            )
+        if not self.extended_connect_enabled:
+            raise HTTPError(
+                "the server did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
+                reason="extended_connect_disabled",
+            )
+
+    def _encode_headers(self, headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+        encoded: list[tuple[bytes, bytes]] = []
+        for pair in headers:
+            if not (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and isinstance(pair[0], str)
+                and isinstance(pair[1], str)
+            ):
+                raise HTTPError(
+                    f"headers must be (str, str) pairs, got {pair!r}", reason="invalid_request"
+                )
+            name, value = pair
+            lower = name.lower()
+            if lower in _CONNECTION_SPECIFIC_HEADERS:
+                continue
+            if lower == "te" and value.strip().lower() != "trailers":
+                continue  # RFC 9113 section 8.2.2: TE may only say "trailers"
+            if not lower or lower.startswith(":") or _FORBIDDEN_VALUE_CHARS & set(lower + value):
+                raise HTTPError(f"invalid header {name!r}: {value!r}", reason="invalid_request")
+            try:
+                encoded.append((lower.encode("ascii"), value.encode("latin-1")))
+            except UnicodeEncodeError as exc:
+                raise HTTPError(
+                    f"header {name!r} cannot be encoded as latin-1", reason="invalid_request"
+                ) from exc
+        return encoded
+
+    def _stream_for(self, ref: Ref) -> StreamState:
+        stream_id = self._stream_ids.get(ref)
+        stream = self._streams.get(stream_id) if stream_id is not None else None
+        if stream is None:
+            raise HTTPError(
+                f"{ref!r} is not an open request on this connection", reason="unknown_ref"
+            )
+        return stream
+
+    def _reset(self, stream: StreamState, code: h2.errors.ErrorCodes) -> None:
+        # Failing means h2 already closed the stream: nothing to reset.
+        with contextlib.suppress(Exception):
+            self._h2.reset_stream(stream.stream_id, code)
+
+    def _send_goaway_after_failure(
+        self, code: h2.errors.ErrorCodes = h2.errors.ErrorCodes.PROTOCOL_ERROR
+    ) -> None:
+        """h2 queues GOAWAY itself for protocol errors; make sure other failures send one too."""
+        if self._h2.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            return
+        # Failing means nothing more can be sent; the shell closes the socket anyway.
+        with contextlib.suppress(Exception):
+            self._h2.close_connection(error_code=code)
+
+    def _finish_with_error(self, stream: StreamState, error: MintError) -> list[Event]:
+        stream.discard_pending()
+        stream.response_finished = True
+        stream.local_ended = True
+        self._forget_if_finished(stream)
+        return [Error(stream.ref, error)]
+
+    def _forget_if_finished(self, stream: StreamState) -> None:
+        if stream.finished:
+            self._streams.pop(stream.stream_id, None)
+            self._stream_ids.pop(stream.ref, None)
+
+    def _fail_all(self, error: MintError) -> list[Event]:
+        """End the connection: every unfinished request gets ``Error(ref, error)``."""
+        events: list[Event] = []
+        for stream in list(self._streams.values()):
+            if not stream.response_finished:
+                events.append(Error(stream.ref, error))
+        self._streams.clear()
+        self._stream_ids.clear()
+        self._pings.clear()
+        self._closed = True
+        return events
+
+
+def _request_token(value: object, what: str) -> bytes:
+    """Encode a request line part; refuse what no server could parse (RFC 9113 section 8.3)."""
+    if not isinstance(value, str) or not value:
+        raise HTTPError(f"{what} must be a non-empty str, got {value!r}", reason="invalid_request")
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise HTTPError(
+            f"{what} must be printable ASCII without spaces, got {value!r}",
+            reason="invalid_request",
+        )
+    return value.encode("ascii")
+
+
+def _text(value: bytes | str) -> str:
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+def _connection_error(exc: Exception) -> HTTPError:
+    code = getattr(exc, "error_code", None)
+    suffix = f" ({_error_code_name(int(code))})" if code is not None else ""
+    return HTTPError(
+        f"HTTP/2 protocol error from the server{suffix}: {exc}", reason="protocol_error"
+    )
+
+
+__all__ = ["DEFAULT_RECEIVE_WINDOW", "HTTP2Core", "StreamResetError"]

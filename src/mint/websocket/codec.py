@@ -1,0 +1,682 @@
+"""The WebSocket codec: RFC 6455 framing for a client, sans I/O.
+
+``WebSocket`` turns frames into bytes (``encode``) and bytes into frames
+(``decode``); it never reads, writes or answers on its own.  A ping is handed
+to the caller, who decides whether and when to send the pong.
+
+Decoding is the measured hot path, so ``decode`` is written for the common
+case first: a server that sends many small unfragmented text or binary frames
+with no extension.  Those frames are parsed inline in one loop over the input
+with local names only; everything else (long lengths, fragments, control
+frames, extensions, every error) goes through ``_decode_frame``, one frame per
+call.  Input that ends inside a frame is kept as a list of chunks, untouched
+until enough bytes arrived to make progress; once a data frame's header has
+been checked, its payload is cut out of those chunks with a single join, so a
+16 MiB frame fed in 64 KiB reads is copied once, not once per read.
+
+Encoding masks small frames by building the whole frame as one integer, and
+large ones lane by lane with ``bytes.translate`` (see ``_mask``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+from collections.abc import Sequence
+
+from mint.errors import MintError, ProtocolError, WebSocketError
+from mint.websocket._close import (
+    MAX_CONTROL_PAYLOAD,
+    decode_close_payload,
+    encode_close_payload,
+)
+from mint.websocket._frame_slots import (
+    SLOTS_OK,
+    new_data_frame,
+    set_binary_data,
+    set_text_data,
+)
+from mint.websocket._frame_slots import set_binary_fin as set_binary_fin_slot
+from mint.websocket._frame_slots import set_text_fin as set_text_fin_slot
+from mint.websocket._mask import TRANSLATE_THRESHOLD, fresh_keys, mask
+from mint.websocket.extensions.base import Extension
+from mint.websocket.frames import Binary, Close, Frame, Ping, Pong, Text
+
+__all__ = ["WebSocket"]
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+FIN = 0x80
+RSV_BITS = 0x70
+MASK_BIT = 0x80
+
+DEFAULT_MAX_SIZE = 64 * 2**20
+
+_unpack_u16 = struct.Struct("!H").unpack_from
+_unpack_u64 = struct.Struct("!Q").unpack_from
+_pack_u16_header = struct.Struct("!BBH").pack
+_pack_u64_header = struct.Struct("!BBQ").pack
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+#: ``key * _KEY_SPREAD[n] & _LOW_BYTES[n]`` is a 4-byte key (as a little-endian int)
+#: repeated over n bytes: the mask of an n-byte payload, without building bytes.
+_KEY_SPREAD: tuple[int, ...] = tuple(
+    sum(1 << (32 * word) for word in range((size + 3) // 4)) for size in range(126)
+)
+_LOW_BYTES: tuple[int, ...] = tuple((1 << (8 * size)) - 1 for size in range(126))
+
+
+def _check_limit(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WebSocketError(
+            f"{name} must be a positive int or None, got {value!r}", reason="invalid_argument"
+        )
+    return value
+
+
+class WebSocket:
+    """One client-side WebSocket's framing state: what was sent, what is half received.
+
+    Build it with the extensions and subprotocol the handshake negotiated
+    (``mint.websocket.new`` does), then ``encode`` frames to send and
+    ``decode`` the bytes the server sent.  ``decode`` raises
+    ``mint.ProtocolError`` when the server breaks the protocol; its
+    ``close_code`` is the code to close with and its ``frames`` the frames
+    decoded before the fault.  After that the WebSocket stays failed.
+    """
+
+    __slots__ = (
+        "_close_frame",
+        "_close_sent",
+        "_extensions",
+        "_failure",
+        "_fast",
+        "_fragments",
+        "_mask_keys",
+        "_max_frame_size",
+        "_max_message_size",
+        "_message_size",
+        "_need",
+        "_parts",
+        "_pending",
+        "_pending_size",
+        "_plain_send",
+        "_recv_opcode",
+        "_rsv_allowed",
+        "_send_opcode",
+        "_subprotocol",
+        "_utf8",
+        "_waiting_header",
+    )
+
+    def __init__(
+        self,
+        *,
+        extensions: Sequence[Extension] = (),
+        subprotocol: str | None = None,
+        max_frame_size: int | None = DEFAULT_MAX_SIZE,
+        max_message_size: int | None = DEFAULT_MAX_SIZE,
+        fragments: bool = False,
+    ) -> None:
+        if isinstance(extensions, (str, bytes)) or not isinstance(extensions, Sequence):
+            raise WebSocketError(
+                "extensions must be a sequence of Extension objects", reason="invalid_argument"
+            )
+        rsv_allowed = 0
+        for extension in extensions:
+            if not isinstance(extension, Extension):
+                raise WebSocketError(
+                    f"{extension!r} is not a mint Extension", reason="invalid_argument"
+                )
+            rsv_allowed |= extension.rsv_mask
+        if subprotocol is not None and not isinstance(subprotocol, str):
+            raise WebSocketError(
+                f"subprotocol must be a str or None, got {subprotocol!r}", reason="invalid_argument"
+            )
+        if not isinstance(fragments, bool):
+            raise WebSocketError(
+                f"fragments must be a bool, got {fragments!r}", reason="invalid_argument"
+            )
+        self._extensions: list[Extension] = list(extensions)
+        self._rsv_allowed = rsv_allowed & RSV_BITS
+        self._subprotocol = subprotocol
+        self._max_frame_size = _check_limit("max_frame_size", max_frame_size)
+        self._max_message_size = _check_limit("max_message_size", max_message_size)
+        self._fragments = fragments
+        # Small unfragmented frames need no limit check when no limit is that small.
+        self._fast = (
+            SLOTS_OK
+            and not self._extensions
+            and not fragments
+            and (self._max_frame_size is None or self._max_frame_size >= MAX_CONTROL_PAYLOAD)
+            and (self._max_message_size is None or self._max_message_size >= MAX_CONTROL_PAYLOAD)
+        )
+        self._mask_keys = fresh_keys()
+        self._send_opcode = 0
+        # No extension, no fragmented message open, no Close sent: the hot path may skip checks.
+        self._plain_send = not self._extensions
+        self._close_sent = False
+        # Receiving state.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._need = 2
+        # Header size of the data frame heading ``_pending`` whose payload is awaited (0: none).
+        self._waiting_header = 0
+        self._recv_opcode = 0
+        self._parts: list[bytes] | list[str] = []
+        self._message_size = 0
+        self._utf8: codecs.IncrementalDecoder | None = None
+        self._close_frame: Close | None = None
+        self._failure: ProtocolError | None = None
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def extensions(self) -> list[Extension]:
+        """The negotiated extensions, in negotiation order."""
+        return list(self._extensions)
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._subprotocol
+
+    @property
+    def close_sent(self) -> bool:
+        """A Close frame was encoded: nothing more may be sent."""
+        return self._close_sent
+
+    @property
+    def close_received(self) -> bool:
+        """The server's Close frame was decoded: nothing more may arrive."""
+        return self._close_frame is not None
+
+    @property
+    def closed(self) -> bool:
+        """Both Close frames went by: the closing handshake is over."""
+        return self._close_sent and self._close_frame is not None
+
+    @property
+    def close_frame(self) -> Close | None:
+        """The Close frame the server sent, if it did."""
+        return self._close_frame
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def encode(self, frame: Frame, *, compress: bool = True) -> bytes:
+        """The bytes of ``frame``, masked with a fresh key, ready for the wire.
+
+        ``compress=False`` asks the extensions to leave this message as it is
+        (permessage-deflate sends it uncompressed).
+        """
+        if type(frame) is Text:
+            try:
+                payload = frame.data.encode()
+            except (AttributeError, UnicodeEncodeError) as exc:
+                raise WebSocketError(
+                    f"Text data must be a str encodable as UTF-8, got {frame.data!r:.60}",
+                    reason="invalid_frame",
+                ) from exc
+            opcode = OP_TEXT
+        elif type(frame) is Binary:
+            payload = frame.data
+            if type(payload) is not bytes:
+                payload = _as_bytes(payload, "Binary data")
+            opcode = OP_BINARY
+        else:
+            return self._encode_control(frame)
+        if self._plain_send and frame.fin is True:
+            first_byte = FIN | opcode
+        else:
+            first_byte, payload = self._start_data_frame(opcode, payload, frame.fin, compress)
+        size = len(payload)
+        if size > 125:
+            return self._frame(first_byte, payload)
+        # Small frames dominate: the whole frame is one little-endian integer
+        # (header, key, masked payload from the low end up), built in a few C calls.
+        keys = self._mask_keys
+        key = keys.pop() if keys else self._refill_mask_keys()
+        return (
+            first_byte
+            | (MASK_BIT | size) << 8
+            | key << 16
+            | (int.from_bytes(payload, "little") ^ (key * _KEY_SPREAD[size] & _LOW_BYTES[size]))
+            << 48
+        ).to_bytes(size + 6, "little")
+
+    def _start_data_frame(
+        self, opcode: int, payload: bytes, fin: bool, compress: bool
+    ) -> tuple[int, bytes]:
+        """Fragmentation state and extensions for a data frame: its first byte and payload."""
+        self._check_open()
+        if fin is not True and fin is not False:
+            raise WebSocketError(f"fin must be a bool, got {fin!r}", reason="invalid_frame")
+        open_opcode = self._send_opcode
+        if open_opcode:
+            if open_opcode != opcode:
+                raise WebSocketError(
+                    f"a {_kind_name(open_opcode)} message is being sent in fragments; finish it "
+                    f"(fin=True) before sending a {_kind_name(opcode)} frame",
+                    reason="message_in_progress",
+                )
+            wire_opcode = OP_CONTINUATION
+        else:
+            wire_opcode = opcode
+        rsv = 0
+        if self._extensions:
+            payload, rsv = self._encode_extensions(wire_opcode, payload, fin, compress)
+        self._send_opcode = 0 if fin else opcode
+        self._plain_send = not self._extensions and not self._send_opcode
+        return (FIN if fin else 0) | rsv | wire_opcode, payload
+
+    def _check_open(self) -> None:
+        if self._close_sent:
+            raise WebSocketError(
+                "cannot send after a Close frame was sent: the WebSocket is closed",
+                reason="closed",
+            )
+
+    def _refill_mask_keys(self) -> int:
+        keys = self._mask_keys = fresh_keys()
+        return keys.pop()
+
+    def _encode_control(self, frame: Frame) -> bytes:
+        self._check_open()
+        if isinstance(frame, Close):
+            payload = encode_close_payload(frame)
+            encoded = self._frame(FIN | OP_CLOSE, payload)
+            self._close_sent = True
+            self._plain_send = False
+            return encoded
+        if not isinstance(frame, (Ping, Pong)):
+            raise WebSocketError(
+                f"cannot encode {frame!r:.80}: not a frame", reason="invalid_frame"
+            )
+        opcode = OP_PING if isinstance(frame, Ping) else OP_PONG
+        payload = frame.data
+        if type(payload) is not bytes:
+            payload = _as_bytes(payload, f"{type(frame).__name__} data")
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise WebSocketError(
+                f"a control frame carries at most {MAX_CONTROL_PAYLOAD} bytes, got {len(payload)}",
+                reason="control_frame_too_long",
+            )
+        return self._frame(FIN | opcode, payload)
+
+    def _encode_extensions(
+        self, opcode: int, payload: bytes, fin: bool, compress: bool
+    ) -> tuple[bytes, int]:
+        rsv = 0
+        for extension in self._extensions:
+            try:
+                payload, rsv = extension.encode_frame(opcode, payload, rsv, fin, transform=compress)
+            except MintError:
+                raise
+            except Exception as exc:
+                raise WebSocketError(
+                    f"extension {extension.name!r} failed to encode a frame: {exc}",
+                    reason="extension",
+                ) from exc
+        return payload, rsv
+
+    def _frame(self, first_byte: int, payload: bytes) -> bytes:
+        size = len(payload)
+        keys = self._mask_keys
+        key = (keys.pop() if keys else self._refill_mask_keys()).to_bytes(4, "little")
+        if size < 126:
+            header = bytes((first_byte, MASK_BIT | size))
+        elif size < 65536:
+            header = _pack_u16_header(first_byte, MASK_BIT | 126, size)
+        else:
+            header = _pack_u64_header(first_byte, MASK_BIT | 127, size)
+        if size < TRANSLATE_THRESHOLD:
+            return header + key + mask(payload, key)
+        return b"".join((header, key, mask(payload, key)))
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def decode(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """The frames completed by ``data`` (bytes the server sent), in order.
+
+        Bytes that end inside a frame are kept for the next call.  Raises
+        ``mint.ProtocolError`` if the server broke the protocol; frames decoded
+        from ``data`` before the fault are in the exception's ``frames``.
+        """
+        if self._failure is not None:
+            failure = self._failure
+            raise ProtocolError(
+                f"the WebSocket already failed: {failure}",
+                close_code=failure.close_code,
+                reason=failure.reason,
+            )
+        if type(data) is not bytes:
+            data = _as_bytes(data, "decode() input")
+        pending = self._pending
+        if pending:
+            size = self._pending_size + len(data)
+            pending.append(data)
+            self._pending_size = size
+            if size < self._need:
+                return []
+            if not self._waiting_header:
+                data = b"".join(pending)
+                pending.clear()
+        elif len(data) < self._need:
+            if data:
+                pending.append(data)
+                self._pending_size = len(data)
+            return []
+
+        frames: list[Frame] = []
+        append = frames.append
+        pos = end = 0
+        need = 2
+        try:
+            if pending:
+                data = self._complete_waiting_frame(frames)
+            self._waiting_header = 0
+            end = len(data)
+            fast = self._fast and not self._recv_opcode and self._close_frame is None
+            text = Text
+            binary = Binary
+            new_frame = new_data_frame
+            set_text, set_text_fin = set_text_data, set_text_fin_slot
+            set_binary, set_binary_fin = set_binary_data, set_binary_fin_slot
+            while True:
+                if end - pos < 2:
+                    need = 2
+                    break
+                first = data[pos]
+                length = data[pos + 1]
+                # A FIN text or binary frame, no RSV, unmasked, length under 126.
+                if fast and length < 126 and (first == 0x81 or first == 0x82):
+                    stop = pos + 2 + length
+                    if stop > end:
+                        need = 2 + length
+                        break
+                    # Equivalent to Text(...) / Binary(...); see _frame_slots for why.
+                    frame = new_frame(text if first == 0x81 else binary)
+                    if first == 0x81:
+                        set_text(frame, data[pos + 2 : stop].decode("utf-8"))
+                        set_text_fin(frame, True)
+                    else:
+                        set_binary(frame, data[pos + 2 : stop])
+                        set_binary_fin(frame, True)
+                    append(frame)
+                    pos = stop
+                    continue
+                stop = self._decode_frame(data, pos, frames)
+                if stop == pos:
+                    need = self._need
+                    break
+                pos = stop
+                fast = self._fast and not self._recv_opcode and self._close_frame is None
+        except UnicodeDecodeError as exc:
+            self._fail(
+                ProtocolError(
+                    "the server sent a text frame that is not valid UTF-8",
+                    close_code=1007,
+                    reason="invalid_utf8",
+                ),
+                frames,
+                exc,
+            )
+        except ProtocolError as exc:
+            self._fail(exc, frames, None)
+        if pos < end:
+            self._pending.append(data[pos:] if pos else data)
+            self._pending_size = end - pos
+        else:
+            self._pending_size = 0
+        self._need = need
+        return frames
+
+    def _fail(self, error: ProtocolError, frames: list[Frame], cause: BaseException | None) -> None:
+        """Remember the fault so later calls fail too, and raise it with the frames decoded."""
+        error.frames = frames
+        self._failure = error
+        self._pending.clear()
+        self._pending_size = 0
+        self._waiting_header = 0
+        self._parts = []
+        if cause is not None:
+            raise error from cause
+        raise error
+
+    def _decode_frame(self, data: bytes, pos: int, frames: list[Frame]) -> int:
+        """Decode the frame at ``pos``; return where it ends, or ``pos`` if it is incomplete.
+
+        When the frame is incomplete, ``self._need`` is set to how many bytes
+        from ``pos`` are needed before calling again makes progress.  Every
+        check that the bytes already seen allow is done before waiting for
+        more: a frame over the size limits fails as soon as its length is read.
+        """
+        available = len(data) - pos
+        first = data[pos]
+        second = data[pos + 1]
+        if self._close_frame is not None:
+            raise ProtocolError("the server sent a frame after its Close frame", close_code=1002)
+        if second & MASK_BIT:
+            raise ProtocolError("the server sent a masked frame", close_code=1002)
+        opcode = first & 0x0F
+        fin = first & FIN
+        rsv = first & RSV_BITS
+        length = second
+        if opcode >= OP_CLOSE:
+            if opcode > OP_PONG:
+                raise ProtocolError(
+                    f"the server sent the reserved opcode {opcode}", close_code=1002
+                )
+            if rsv:
+                raise ProtocolError("the server set RSV bits on a control frame", close_code=1002)
+            if not fin:
+                raise ProtocolError("the server fragmented a control frame", close_code=1002)
+            if length > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError(
+                    "the server sent a control frame longer than 125 bytes", close_code=1002
+                )
+            self._check_frame_size(length)
+            stop = pos + 2 + length
+            if stop > pos + available:
+                self._need = 2 + length
+                return pos
+            payload = data[pos + 2 : stop]
+            if opcode == OP_PING:
+                frames.append(Ping(payload))
+            elif opcode == OP_PONG:
+                frames.append(Pong(payload))
+            else:
+                close = decode_close_payload(payload)
+                self._close_frame = close
+                frames.append(close)
+            return stop
+
+        if opcode > OP_BINARY:
+            raise ProtocolError(f"the server sent the reserved opcode {opcode}", close_code=1002)
+        if rsv & ~self._rsv_allowed:
+            raise ProtocolError(
+                f"the server set RSV bits 0x{rsv:02x} that no negotiated extension uses",
+                close_code=1002,
+            )
+        if opcode == OP_CONTINUATION:
+            if not self._recv_opcode:
+                raise ProtocolError(
+                    "the server sent a continuation frame with no message in progress",
+                    close_code=1002,
+                )
+        elif self._recv_opcode:
+            raise ProtocolError(
+                "the server started a new message before finishing a fragmented one",
+                close_code=1002,
+            )
+
+        header_size = 2
+        if length == 126:
+            if available < 4:
+                self._need = 4
+                return pos
+            length = _unpack_u16(data, pos + 2)[0]
+            header_size = 4
+        elif length == 127:
+            if available < 10:
+                self._need = 10
+                return pos
+            length = _unpack_u64(data, pos + 2)[0]
+            if length >> 63:
+                raise ProtocolError(
+                    "the server sent a frame length with the most significant bit set",
+                    close_code=1002,
+                )
+            header_size = 10
+        self._check_frame_size(length)
+        max_message_size = self._max_message_size
+        if (
+            max_message_size is not None
+            and not self._extensions
+            and self._message_size + length > max_message_size
+        ):
+            raise _too_big("message", self._message_size + length, max_message_size)
+        stop = pos + header_size + length
+        if stop > pos + available:
+            self._need = header_size + length
+            self._waiting_header = header_size
+            return pos
+        self._deliver(first, data[pos + header_size : stop], frames)
+        return stop
+
+    def _complete_waiting_frame(self, frames: list[Frame]) -> bytes:
+        """Deliver the data frame whose checked header heads ``_pending``; return what follows it.
+
+        The payload is cut out of the chunks with memoryviews and joined once,
+        so a large frame costs one copy, not a join of everything and a slice.
+        """
+        chunks = [memoryview(chunk) for chunk in self._pending]
+        first_byte = chunks[0][0]
+        excess = self._pending_size - self._need
+        rest = b""
+        if excess:
+            last = chunks[-1]
+            rest = bytes(last[len(last) - excess :])
+            chunks[-1] = last[: len(last) - excess]
+        skip = self._waiting_header
+        index = 0
+        while skip:
+            chunk = chunks[index]
+            if len(chunk) <= skip:
+                skip -= len(chunk)
+                index += 1
+            else:
+                chunks[index] = chunk[skip:]
+                skip = 0
+        payload = b"".join(chunks[index:])
+        self._pending.clear()
+        self._pending_size = 0
+        self._waiting_header = 0
+        self._deliver(first_byte, payload, frames)
+        return rest
+
+    def _check_frame_size(self, length: int) -> None:
+        if self._max_frame_size is not None and length > self._max_frame_size:
+            raise _too_big("frame", length, self._max_frame_size)
+
+    def _decode_extensions(self, opcode: int, payload: bytes, rsv: int, fin: bool) -> bytes:
+        max_size = self._max_message_size
+        if max_size is not None:
+            max_size -= self._message_size
+        for extension in reversed(self._extensions):
+            try:
+                payload, rsv = extension.decode_frame(opcode, payload, rsv, fin, max_size)
+            except ProtocolError:
+                raise
+            except Exception as exc:
+                raise ProtocolError(
+                    f"extension {extension.name!r} failed to decode a frame: {exc}",
+                    close_code=1002,
+                ) from exc
+        if rsv:
+            raise ProtocolError(
+                f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
+                close_code=1002,
+            )
+        return payload
+
+    def _deliver(self, first_byte: int, payload: bytes, frames: list[Frame]) -> None:
+        """Run a checked data frame through the extensions, then into a frame or a message."""
+        opcode = first_byte & 0x0F
+        fin = bool(first_byte & FIN)
+        if self._extensions:
+            payload = self._decode_extensions(opcode, payload, first_byte & RSV_BITS, fin)
+            max_message_size = self._max_message_size
+            if max_message_size is not None and (
+                self._message_size + len(payload) > max_message_size
+            ):
+                raise _too_big("message", self._message_size + len(payload), max_message_size)
+        self._deliver_message(opcode, payload, fin, frames)
+
+    def _deliver_message(self, opcode: int, payload: bytes, fin: bool, frames: list[Frame]) -> None:
+        """Turn a data frame's decoded payload into a frame or part of a message."""
+        message_opcode = opcode or self._recv_opcode
+        if opcode and fin:
+            # An unfragmented message: no incremental state at all.
+            self._message_size = 0
+            if opcode == OP_TEXT:
+                frames.append(Text(payload.decode("utf-8")))
+            else:
+                frames.append(Binary(payload))
+            return
+        fragments = self._fragments
+        if opcode:
+            self._recv_opcode = opcode
+            self._parts = []
+            if opcode == OP_TEXT:
+                if self._utf8 is None:
+                    self._utf8 = _utf8_decoder()
+                else:
+                    self._utf8.reset()
+        self._message_size += len(payload)
+        if message_opcode == OP_TEXT:
+            assert self._utf8 is not None
+            piece = self._utf8.decode(payload, fin)
+            if fragments:
+                frames.append(Text(piece, fin))
+            else:
+                self._parts.append(piece)  # type: ignore[arg-type]
+                if fin:
+                    frames.append(Text("".join(self._parts)))  # type: ignore[arg-type]
+        elif fragments:
+            frames.append(Binary(payload, fin))
+        else:
+            self._parts.append(payload)  # type: ignore[arg-type]
+            if fin:
+                frames.append(Binary(b"".join(self._parts)))  # type: ignore[arg-type]
+        if fin:
+            self._recv_opcode = 0
+            self._message_size = 0
+            self._parts = []
+
+
+def _too_big(what: str, size: int, limit: int) -> ProtocolError:
+    return ProtocolError(
+        f"the server sent a {what} of {size} bytes, over the limit of {limit}",
+        close_code=1009,
+        reason="message_too_big",
+    )
+
+
+def _kind_name(opcode: int) -> str:
+    return "text" if opcode == OP_TEXT else "binary"
+
+
+def _as_bytes(value: object, what: str) -> bytes:
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise WebSocketError(
+        f"{what} must be bytes, bytearray or memoryview, got {type(value).__name__}",
+        reason="invalid_frame",
+    )

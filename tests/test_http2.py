@@ -1,0 +1,608 @@
+"""Unit tests of HTTP2Core against an in-memory h2 server: bytes in, events out, no sockets.
+
+The peer is a real h2 server-side connection, so every frame the core sends is
+checked by an independent HTTP/2 implementation, and every frame it receives is
+one a real server could send.  Frames h2 refuses to produce (GOAWAY followed by
+more DATA, garbage) are built by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import pytest
+from hyperframe.frame import GoAwayFrame
+
+from mint.errors import HTTPError, TransportError
+from mint.http.events import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
+from mint.http.http2 import HTTP2Core, StreamResetError
+
+Codes = h2.settings.SettingCodes
+
+
+class ServerPeer:
+    """An h2 server wired to one HTTP2Core through in-memory byte passing."""
+
+    def __init__(self, core: HTTP2Core, **settings: int) -> None:
+        self.core = core
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
+        initial: dict[h2.settings.SettingCodes, int] = {Codes.MAX_CONCURRENT_STREAMS: 100}
+        for name, value in settings.items():
+            initial[getattr(Codes, name.upper())] = value
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values=initial)
+        self.h2.max_inbound_frame_size = self.h2.local_settings.max_frame_size
+        self.h2.initiate_connection()
+
+    def pull(self) -> list[h2.events.Event]:
+        """Deliver what the client queued to the server; return the server's h2 events."""
+        return self.h2.receive_data(self.core.data_to_send())
+
+    def push(self) -> list[Event]:
+        """Deliver what the server queued to the client; return the client's events."""
+        return self.core.receive_data(self.h2.data_to_send())
+
+    def respond(self, stream_id: int, status: int = 200, *, end: bool = False) -> None:
+        self.h2.send_headers(stream_id, [(b":status", str(status).encode())], end_stream=end)
+
+
+def handshake(**settings: int) -> tuple[HTTP2Core, ServerPeer]:
+    core = HTTP2Core("example.test", "https")
+    peer = ServerPeer(core, **settings)
+    peer.pull()
+    assert peer.push() == []
+    peer.pull()  # the client's SETTINGS ACK
+    return core, peer
+
+
+def of(events: list[h2.events.Event], kind: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def received_body(events: list[h2.events.Event], stream_id: int) -> bytes:
+    return b"".join(e.data for e in of(events, h2.events.DataReceived) if e.stream_id == stream_id)
+
+
+# -- connection setup -------------------------------------------------------------------
+
+
+def test_preface_and_settings_are_queued_on_creation() -> None:
+    core = HTTP2Core("example.test", "http")
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    data = core.data_to_send()
+    assert data.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    (changed,) = of(server.receive_data(data), h2.events.RemoteSettingsChanged)
+    assert changed.changed_settings[Codes.ENABLE_PUSH].new_value == 0
+    assert core.version == "HTTP/2"
+    assert core.open
+
+
+def test_server_settings_are_recorded() -> None:
+    core = HTTP2Core("example.test", "https")
+    peer = ServerPeer(core, max_concurrent_streams=7, enable_connect_protocol=1)
+    assert not core.remote_settings_received
+    assert not core.extended_connect_enabled
+    peer.pull()
+    peer.push()
+    assert core.remote_settings_received
+    assert core.server_settings["max_concurrent_streams"] == 7
+    assert core.server_settings["enable_connect_protocol"] == 1
+    assert core.extended_connect_enabled
+
+
+# -- plain requests ---------------------------------------------------------------------
+
+
+def test_get_round_trip() -> None:
+    core, peer = handshake()
+    ref = core.request(
+        "GET",
+        "/index",
+        [("Accept", "text/plain"), ("Connection", "close"), ("TE", "gzip"), ("te", "trailers")],
+    )
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    assert request.headers == [
+        (b":method", b"GET"),
+        (b":scheme", b"https"),
+        (b":authority", b"example.test"),
+        (b":path", b"/index"),
+        (b"accept", b"text/plain"),
+        (b"te", b"trailers"),
+    ]
+    assert request.stream_ended is not None
+
+    peer.h2.send_headers(
+        request.stream_id, [(b":status", b"200"), (b"content-type", b"text/plain")]
+    )
+    peer.h2.send_data(request.stream_id, b"hello", end_stream=True)
+    assert peer.push() == [
+        Status(ref, 200),
+        Headers(ref, [("content-type", "text/plain")]),
+        Data(ref, b"hello"),
+        Done(ref),
+    ]
+    with pytest.raises(HTTPError) as info:
+        core.stream_request_body(ref, b"late")
+    assert info.value.reason == "unknown_ref"
+
+
+def test_post_with_body_and_trailers_and_informational_skipped() -> None:
+    core, peer = handshake()
+    ref = core.request("POST", "/echo", [("content-type", "application/json")], b'{"a": 1}')
+    events = peer.pull()
+    (request,) = of(events, h2.events.RequestReceived)
+    assert received_body(events, request.stream_id) == b'{"a": 1}'
+    assert of(events, h2.events.StreamEnded)
+
+    peer.respond(request.stream_id, 103)
+    peer.respond(request.stream_id, 201)
+    peer.h2.send_data(request.stream_id, b"ok")
+    peer.h2.send_headers(request.stream_id, [(b"x-checksum", b"abc")], end_stream=True)
+    assert peer.push() == [
+        Status(ref, 201),
+        Headers(ref, []),
+        Data(ref, b"ok"),
+        Headers(ref, [("x-checksum", "abc")]),
+        Done(ref),
+    ]
+
+
+def test_streamed_body_ends_with_eof() -> None:
+    core, peer = handshake()
+    ref = core.request("PUT", "/upload", [], STREAM)
+    core.stream_request_body(ref, b"part one, ")
+    core.stream_request_body(ref, b"part two")
+    events = peer.pull()
+    assert not of(events, h2.events.StreamEnded)
+    core.stream_request_body(ref, EOF)
+    events += peer.pull()
+    assert received_body(events, 1) == b"part one, part two"
+    assert of(events, h2.events.StreamEnded)
+    with pytest.raises(HTTPError) as info:
+        core.stream_request_body(ref, b"more")
+    assert info.value.reason == "stream_closed"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("bad\r\nname", "v")],
+        [("x-ok", "line\nbreak")],
+        [(":path", "/x")],
+        [("x", "\u20ac")],
+        [("x", 1)],
+        ["xy"],
+    ],
+)
+def test_invalid_headers_are_refused_with_http_error(headers: list[tuple[str, str]]) -> None:
+    core, _ = handshake()
+    with pytest.raises(HTTPError) as info:
+        core.request("GET", "/", headers)
+    assert info.value.reason == "invalid_request"
+    # the connection is still usable
+    core.request("GET", "/", [])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("", "/"), ("GET", ""), ("GET", "/a b"), ("GET", "/\u00e9"), (None, "/")]
+)
+def test_invalid_request_line_is_refused(method: Any, path: str) -> None:
+    core, _ = handshake()
+    with pytest.raises(HTTPError) as info:
+        core.request(method, path, [])
+    assert info.value.reason == "invalid_request"
+
+
+def test_unknown_ref_raises() -> None:
+    core, _ = handshake()
+    with pytest.raises(HTTPError):
+        core.stream_request_body(Ref(), b"x")
+    with pytest.raises(HTTPError):
+        core.send_window(Ref())
+
+
+# -- extended CONNECT (RFC 8441) --------------------------------------------------------
+
+
+def test_extended_connect_opens_a_tunnel() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref = core.request("CONNECT", "/chat", [("sec-websocket-version", "13")], protocol="websocket")
+    events = peer.pull()
+    (request,) = of(events, h2.events.RequestReceived)
+    assert (b":method", b"CONNECT") in request.headers
+    assert (b":protocol", b"websocket") in request.headers
+    assert (b":path", b"/chat") in request.headers
+    assert (b":scheme", b"https") in request.headers
+    assert not of(events, h2.events.StreamEnded)
+
+    peer.respond(request.stream_id, 200)
+    peer.h2.send_data(request.stream_id, b"\x81\x02hi")
+    assert peer.push() == [Status(ref, 200), Headers(ref, []), Data(ref, b"\x81\x02hi")]
+
+    core.stream_request_body(ref, b"\x81\x82mask..")
+    events = peer.pull()
+    assert received_body(events, request.stream_id) == b"\x81\x82mask.."
+    assert not of(events, h2.events.StreamEnded)
+
+    core.stream_request_body(ref, EOF)
+    assert of(peer.pull(), h2.events.StreamEnded)
+    peer.h2.end_stream(request.stream_id)
+    assert peer.push() == [Done(ref)]
+    assert core.open
+
+
+def test_refused_extended_connect_is_an_ordinary_response_and_closes_our_half() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref = core.request("CONNECT", "/forbidden", [], protocol="websocket")
+    peer.pull()
+    peer.respond(1, 403, end=True)
+    assert peer.push() == [Status(ref, 403), Headers(ref, []), Done(ref)]
+    (reset,) = of(peer.pull(), h2.events.StreamReset)
+    assert reset.error_code == h2.errors.ErrorCodes.NO_ERROR
+    with pytest.raises(HTTPError):
+        core.stream_request_body(ref, b"frame")
+
+
+def test_cancel_request_resets_and_forgets_the_stream() -> None:
+    core, peer = handshake(initial_window_size=10)
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"x" * 100)
+    peer.pull()
+    core.cancel_request(ref)
+    (reset,) = of(peer.pull(), h2.events.StreamReset)
+    assert reset.error_code == h2.errors.ErrorCodes.CANCEL
+    peer.h2.update_settings({Codes.INITIAL_WINDOW_SIZE: 1000})
+    peer.push()
+    assert not of(peer.pull(), h2.events.DataReceived)  # the queued bytes were dropped
+    with pytest.raises(HTTPError) as info:
+        core.stream_request_body(ref, b"x")
+    assert info.value.reason == "unknown_ref"
+
+
+def test_extended_connect_disabled_by_server() -> None:
+    core, _ = handshake()
+    assert core.remote_settings_received
+    with pytest.raises(HTTPError) as info:
+        core.request("CONNECT", "/", [], protocol="websocket")
+    assert info.value.reason == "extended_connect_disabled"
+
+
+def test_extended_connect_waits_for_server_settings() -> None:
+    core = HTTP2Core("example.test", "https")
+    with pytest.raises(HTTPError) as info:
+        core.request("CONNECT", "/", [], protocol="websocket")
+    assert info.value.reason == "settings_pending"
+
+
+def test_protocol_needs_connect() -> None:
+    core, _ = handshake(enable_connect_protocol=1)
+    with pytest.raises(HTTPError) as info:
+        core.request("GET", "/", [], protocol="websocket")
+    assert info.value.reason == "invalid_request"
+
+
+# -- flow control ------------------------------------------------------------------------
+
+
+def test_large_write_is_queued_and_drained_in_order() -> None:
+    core, peer = handshake()  # server windows: RFC default 65,535
+    payload = bytes(range(256)) * 600  # 153,600 bytes
+    ref = core.request("POST", "/echo", [], STREAM)
+    core.stream_request_body(ref, payload[:100_000])
+    core.stream_request_body(ref, payload[100_000:])
+    core.stream_request_body(ref, EOF)
+    events = peer.pull()
+    got = received_body(events, 1)
+    assert len(got) == 65_535
+    assert not of(events, h2.events.StreamEnded)
+    assert core.send_window(ref) == 0
+
+    # Connection window opened alone: the stream window is still 0, nothing moves.
+    peer.h2.increment_flow_control_window(200_000)
+    assert peer.push() == []
+    assert peer.pull() == []
+    # Now the stream window opens: 50,000 more bytes, in order.
+    peer.h2.increment_flow_control_window(50_000, stream_id=1)
+    peer.push()
+    events = peer.pull()
+    got += received_body(events, 1)
+    assert len(got) == 115_535
+    # Stream window opened beyond the connection's: capped by the connection window.
+    peer.h2.increment_flow_control_window(100_000, stream_id=1)
+    peer.push()
+    events = peer.pull()
+    got += received_body(events, 1)
+    assert got == payload
+    assert of(events, h2.events.StreamEnded)
+
+
+def test_stream_window_without_connection_window_sends_nothing() -> None:
+    core, peer = handshake()
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"x" * 70_000)
+    assert len(received_body(peer.pull(), 1)) == 65_535
+    peer.h2.increment_flow_control_window(10_000, stream_id=1)
+    peer.push()
+    assert peer.pull() == []
+    peer.h2.increment_flow_control_window(10_000)
+    peer.push()
+    assert len(received_body(peer.pull(), 1)) == 70_000 - 65_535
+
+
+def test_eof_waits_behind_queued_data() -> None:
+    core, peer = handshake(initial_window_size=10)
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"0123456789abcdef")
+    core.stream_request_body(ref, EOF)
+    events = peer.pull()
+    assert received_body(events, 1) == b"0123456789"
+    assert not of(events, h2.events.StreamEnded)
+    peer.h2.increment_flow_control_window(6, stream_id=1)
+    peer.push()
+    events = peer.pull()
+    assert received_body(events, 1) == b"abcdef"
+    assert of(events, h2.events.StreamEnded)
+
+
+def test_queued_streams_share_the_connection_window_round_robin() -> None:
+    core, peer = handshake(initial_window_size=1 << 20)
+    big = core.request("POST", "/upload", [], STREAM)
+    core.stream_request_body(big, b"u" * 200_000)  # takes the whole connection window
+    peer.pull()
+    small = core.request("POST", "/ws", [], STREAM)
+    core.stream_request_body(small, b"w" * 20_000)
+    assert core.send_window(small) == 0
+    assert received_body(peer.pull(), 3) == b""
+    peer.h2.increment_flow_control_window(2 * 16_384)
+    peer.push()
+    events = peer.pull()
+    assert len(received_body(events, 1)) == 16_384
+    assert received_body(events, 3) == b"w" * 16_384
+
+
+def test_settings_raising_initial_window_drains_queue() -> None:
+    core, peer = handshake(initial_window_size=0)
+    ref = core.request("POST", "/", [], b"queued body")
+    assert core.send_window(ref) == 0
+    assert received_body(peer.pull(), 1) == b""
+    peer.h2.update_settings({Codes.INITIAL_WINDOW_SIZE: 1000})
+    peer.push()
+    events = peer.pull()
+    assert received_body(events, 1) == b"queued body"
+    assert of(events, h2.events.StreamEnded)
+
+
+def test_data_is_split_at_peer_max_frame_size() -> None:
+    core, peer = handshake(initial_window_size=1 << 20)
+    peer.h2.increment_flow_control_window(1 << 20)
+    peer.push()
+    core.request("POST", "/", [], b"a" * 40_000)
+    sizes = [len(e.data) for e in of(peer.pull(), h2.events.DataReceived)]
+    assert sizes == [16_384, 16_384, 7_232]
+
+    core2, peer2 = handshake(initial_window_size=1 << 20, max_frame_size=20_000)
+    peer2.h2.increment_flow_control_window(1 << 20)
+    peer2.push()
+    core2.request("POST", "/", [], b"a" * 40_000)
+    sizes = [len(e.data) for e in of(peer2.pull(), h2.events.DataReceived)]
+    assert sizes == [20_000, 20_000]
+
+
+def test_send_window_reports_sendable_bytes() -> None:
+    core, _ = handshake(initial_window_size=1000)
+    ref = core.request("POST", "/", [], STREAM)
+    assert core.send_window(ref) == 1000
+    core.stream_request_body(ref, b"x" * 400)
+    assert core.send_window(ref) == 600
+
+
+def test_receive_window_is_refilled() -> None:
+    core, peer = handshake()
+    ref = core.request("GET", "/big", [])
+    peer.pull()
+    peer.respond(1)
+    assert peer.push() == [Status(ref, 200), Headers(ref, [])]
+    total = 3 * (1 << 20) + 12_345  # several times the client's receive window
+    received = bytearray()
+    sent = 0
+    while sent < total:
+        room = min(peer.h2.local_flow_control_window(1), peer.h2.max_outbound_frame_size)
+        assert room > 0, f"stalled after {sent} bytes"
+        chunk = min(room, total - sent)
+        peer.h2.send_data(1, b"z" * chunk, end_stream=sent + chunk == total)
+        sent += chunk
+        for event in peer.push():
+            assert isinstance(event, (Data, Done)) and event.ref is ref
+            if isinstance(event, Data):
+                received += event.data
+        peer.pull()  # WINDOW_UPDATEs from the client
+    assert len(received) == total
+
+
+def test_receive_window_is_refilled_with_rfc_default_window() -> None:
+    core = HTTP2Core("example.test", "http", initial_window_size=65_535)
+    peer = ServerPeer(core)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    core.request("GET", "/", [])
+    peer.pull()
+    peer.respond(1)
+    sent = 0
+    while sent < 300_000:
+        room = min(peer.h2.local_flow_control_window(1), peer.h2.max_outbound_frame_size)
+        assert room > 0, f"stalled after {sent} bytes"
+        peer.h2.send_data(1, b"z" * room)
+        sent += room
+        peer.push()
+        peer.pull()
+
+
+# -- stream and connection failures ------------------------------------------------------
+
+
+def test_rst_stream_mid_message_affects_only_that_stream() -> None:
+    core, peer = handshake()
+    first = core.request("POST", "/a", [], STREAM)
+    second = core.request("POST", "/b", [], STREAM)
+    core.stream_request_body(first, b"1" * 40_000)
+    core.stream_request_body(second, b"2" * 40_000)  # only 25,535 fit the connection window
+    peer.pull()
+    peer.h2.reset_stream(3, h2.errors.ErrorCodes.CANCEL)
+    events = peer.push()
+    assert len(events) == 1
+    assert isinstance(events[0], Error) and events[0].ref is second
+    error = events[0].error
+    assert isinstance(error, StreamResetError)
+    assert error.reason == "stream_reset"
+    assert error.error_code == "CANCEL"
+
+    # The reset stream's queue is gone; the other stream still works.
+    core.stream_request_body(first, EOF)
+    peer.h2.increment_flow_control_window(100_000)
+    peer.push()
+    assert not received_body(peer.pull(), 3)
+    peer.respond(1, end=True)
+    assert peer.push() == [Status(first, 200), Headers(first, []), Done(first)]
+    with pytest.raises(HTTPError):
+        core.stream_request_body(second, b"x")
+
+
+def test_goaway_lets_accepted_streams_finish() -> None:
+    core, peer = handshake()
+    refs = [core.request("GET", f"/{i}", []) for i in range(3)]  # streams 1, 3, 5
+    peer.pull()
+    goaway = GoAwayFrame(0)
+    goaway.last_stream_id = 3
+    goaway.error_code = 0
+    peer.respond(1)
+    data = peer.h2.data_to_send() + goaway.serialize()
+    events = core.receive_data(data)
+    assert events[:2] == [Status(refs[0], 200), Headers(refs[0], [])]
+    assert isinstance(events[2], Error) and events[2].ref is refs[2]
+    assert events[2].error.reason == "goaway"
+    assert core.open
+    with pytest.raises(HTTPError) as info:
+        core.request("GET", "/late", [])
+    assert info.value.reason == "goaway"
+
+    peer.h2.send_data(1, b"one", end_stream=True)
+    peer.respond(3, end=True)
+    assert peer.push() == [
+        Data(refs[0], b"one"),
+        Done(refs[0]),
+        Status(refs[1], 200),
+        Headers(refs[1], []),
+        Done(refs[1]),
+    ]
+    assert not core.open
+
+
+def test_max_concurrent_streams_is_respected() -> None:
+    core, peer = handshake(max_concurrent_streams=2)
+    first = core.request("GET", "/", [])
+    core.request("GET", "/", [])
+    with pytest.raises(HTTPError) as info:
+        core.request("GET", "/", [])
+    assert info.value.reason == "too_many_streams"
+    peer.pull()
+    peer.respond(1, end=True)
+    assert peer.push()[-1] == Done(first)
+    core.request("GET", "/", [])
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    assert request.stream_id == 5
+
+
+def test_ping_pong_and_server_ping_answered() -> None:
+    core, peer = handshake()
+    ref = core.ping()
+    other = core.ping()
+    assert of(peer.pull(), h2.events.PingReceived)
+    assert peer.push() == [Pong(ref), Pong(other)]
+
+    peer.h2.ping(b"serverpg")
+    assert peer.push() == []
+    (ack,) = of(peer.pull(), h2.events.PingAckReceived)
+    assert ack.ping_data == b"serverpg"
+
+
+def test_eof_fails_unfinished_streams() -> None:
+    core, peer = handshake()
+    done = core.request("GET", "/done", [])
+    open_ref = core.request("GET", "/open", [])
+    peer.pull()
+    peer.respond(1, end=True)
+    peer.respond(3)
+    assert peer.push() == [
+        Status(done, 200),
+        Headers(done, []),
+        Done(done),
+        Status(open_ref, 200),
+        Headers(open_ref, []),
+    ]
+    events = core.receive_data(b"")
+    assert len(events) == 1
+    assert isinstance(events[0], Error) and events[0].ref is open_ref
+    assert isinstance(events[0].error, TransportError)
+    assert events[0].error.reason == "closed"
+    assert not core.open
+
+
+def test_garbage_gives_error_events_and_keeps_earlier_events() -> None:
+    core, peer = handshake()
+    ref = core.request("GET", "/", [])
+    other = core.request("GET", "/other", [])
+    peer.pull()
+    peer.respond(1)
+    # A frame of unknown stream state: DATA on stream 0 is a connection error.
+    garbage = b"\x00\x00\x04\x00\x00\x00\x00\x00\x00abcd"
+    events = core.receive_data(peer.h2.data_to_send() + garbage)
+    assert events[:2] == [Status(ref, 200), Headers(ref, [])]
+    errors = events[2:]
+    assert {e.ref for e in errors if isinstance(e, Error)} == {ref, other}
+    assert all(isinstance(e, Error) and isinstance(e.error, HTTPError) for e in errors)
+    assert not core.open
+    goaway = of(peer.h2.receive_data(core.data_to_send()), h2.events.ConnectionTerminated)
+    assert goaway and goaway[0].error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    with pytest.raises(HTTPError):
+        core.request("GET", "/", [])
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"HTTP/1.1 200 OK\r\n\r\n",
+        b"\xff" * 64,
+        b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" * 3 + b"\x00\xff\xff\x01\x04\x00\x00\x00\x01",
+    ],
+)
+def test_hostile_bytes_never_raise(garbage: bytes) -> None:
+    core = HTTP2Core("example.test", "https")
+    ref = core.request("GET", "/", [])
+    events = core.receive_data(garbage)
+    assert events and all(isinstance(e, Error) and e.ref is ref for e in events)
+    assert not core.open
+    assert core.receive_data(b"more") == []
+
+
+def test_close_sends_goaway() -> None:
+    core, peer = handshake()
+    ref = core.request("POST", "/", [], STREAM)
+    core.close()
+    with pytest.raises(HTTPError) as info:
+        core.stream_request_body(ref, b"late")
+    assert info.value.reason == "closed"
+    assert not core.open
+    assert of(peer.pull(), h2.events.ConnectionTerminated)
+    with pytest.raises(HTTPError) as info:
+        core.request("GET", "/", [])
+    assert info.value.reason == "closed"
+    with pytest.raises(HTTPError):
+        core.ping()
