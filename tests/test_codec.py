@@ -432,6 +432,7 @@ def test_constructor_exposes_negotiation() -> None:
     ws = WebSocket(subprotocol="chat")
     assert ws.subprotocol == "chat"
     assert ws.extensions == []
+    assert repr(ws) == "<WebSocket open extensions=[] subprotocol='chat'>"
 
 
 # -- encoding --------------------------------------------------------------------------------

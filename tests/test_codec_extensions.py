@@ -263,3 +263,31 @@ def test_extension_mint_error_on_encode_passes_through() -> None:
     with pytest.raises(WebSocketError) as info:
         ws.encode(Binary(b"x"))
     assert info.value is error
+
+
+class BytearrayExtension(IdleExtension):
+    """Consumes RSV1 and hands back a bytearray, as a careless decompressor might."""
+
+    def decode_frame(
+        self, opcode: int, payload: bytes, rsv: int, fin: bool, max_size: int | None
+    ) -> tuple[bytes, int]:
+        return bytearray(payload), rsv & ~RSV1  # type: ignore[return-value]
+
+
+def test_extension_output_becomes_bytes() -> None:
+    ws = WebSocket(extensions=[BytearrayExtension()])
+    [frame] = ws.decode(server_frame(BINARY, b"abc", rsv=RSV1))
+    assert isinstance(frame, Binary) and type(frame.data) is bytes
+
+
+class WildRsvExtension(IdleExtension):
+    def encode_frame(
+        self, opcode: int, payload: bytes, rsv: int, fin: bool, *, transform: bool = True
+    ) -> tuple[bytes, int]:
+        return payload, 0x100
+
+
+def test_extension_rsv_outside_the_rsv_bits_is_refused() -> None:
+    with pytest.raises(WebSocketError) as info:
+        WebSocket(extensions=[WildRsvExtension()]).encode(Text("x"))
+    assert info.value.reason == "extension"

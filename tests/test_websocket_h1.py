@@ -17,6 +17,7 @@ from mint.http.events import Ref
 from mint.websocket import Binary, Close, Frame, Ping, Pong, Text
 from mint.websocket.codec import WebSocket
 from mint.websocket.handshake import accept_for
+from servers.mint_client import Client, Mailbox
 from servers.websockets_echo import (
     RunningServer,
     read_request_head,
@@ -35,62 +36,6 @@ def ws_server() -> Iterator[RunningServer]:
 def wss_server(server_ssl_context: ssl.SSLContext) -> Iterator[RunningServer]:
     with websockets_echo_server(ssl_context=server_ssl_context) as server:
         yield server
-
-
-class Client:
-    """The flow from DESIGN.md, with the loops a real client needs."""
-
-    def __init__(self, conn: http.Connection, ref: Ref, ws: WebSocket, early: list[Frame]) -> None:
-        self.conn, self.ref, self.ws = conn, ref, ws
-        self.pending = early
-
-    @classmethod
-    def open(cls, scheme: str, port: int, path: str = "/", **connect_options: object) -> Client:
-        conn = http.connect(
-            "https" if scheme == "wss" else "http", "127.0.0.1", port, **connect_options
-        )
-        ref = websocket.upgrade(scheme, conn, path, [])
-        status, headers, early = receive_handshake(conn, ref)
-        ws = websocket.new(conn, ref, status, headers)
-        return cls(conn, ref, ws, [frame for data in early for frame in ws.decode(data)])
-
-    def send(self, frame: Frame) -> None:
-        self.conn.stream_request_body(self.ref, self.ws.encode(frame))
-
-    def receive(self, count: int = 1) -> list[Frame]:
-        while len(self.pending) < count:
-            for event in self.conn.recv(timeout=10):
-                if isinstance(event, http.Data) and event.ref == self.ref:
-                    self.pending.extend(self.ws.decode(event.data))
-        frames, self.pending = self.pending[:count], self.pending[count:]
-        return frames
-
-    def close(self) -> Close:
-        self.send(Close(1000, "done"))
-        (reply,) = self.receive()
-        assert isinstance(reply, Close)
-        assert self.ws.closed
-        self.conn.close()
-        return reply
-
-
-def receive_handshake(
-    conn: http.Connection, ref: Ref
-) -> tuple[int, list[tuple[str, str]], list[bytes]]:
-    status: int | None = None
-    headers: list[tuple[str, str]] | None = None
-    early: list[bytes] = []
-    while headers is None:
-        for event in conn.recv(timeout=10):
-            match event:
-                case http.Status(ref=r, status=code) if r == ref:
-                    status = code
-                case http.Headers(ref=r, headers=values) if r == ref:
-                    headers = values
-                case http.Data(ref=r, data=data) if r == ref:
-                    early.append(data)
-    assert status is not None
-    return status, headers, early
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
@@ -198,7 +143,7 @@ def test_fragmented_send_arrives_as_one_message(ws_server: RunningServer) -> Non
 def test_forbidden_upgrade_raises_upgrade_failure(ws_server: RunningServer) -> None:
     conn = http.connect("http", "127.0.0.1", ws_server.port)
     ref = websocket.upgrade("ws", conn, "/forbidden", [])
-    status, headers, _ = receive_handshake(conn, ref)
+    status, headers, _, _ = Mailbox(conn).response(ref)
     with pytest.raises(UpgradeFailureError) as info:
         websocket.new(conn, ref, status, headers)
     assert info.value.status == 403
@@ -219,7 +164,7 @@ def test_wrong_accept_key_is_refused() -> None:
     with scripted_server(script) as port:
         conn = http.connect("http", "127.0.0.1", port)
         ref = websocket.upgrade("ws", conn, "/", [])
-        status, headers, _ = receive_handshake(conn, ref)
+        status, headers, _, _ = Mailbox(conn).response(ref)
         with pytest.raises(WebSocketError) as info:
             websocket.new(conn, ref, status, headers)
         assert info.value.reason == "bad_accept"
@@ -260,7 +205,7 @@ def test_protocol_error_keeps_frames_decoded_before_it() -> None:
     with scripted_server(script) as port:
         conn = http.connect("http", "127.0.0.1", port)
         ref = websocket.upgrade("ws", conn, "/", [])
-        status, headers, early = receive_handshake(conn, ref)
+        status, headers, early, _ = Mailbox(conn).response(ref)
         ws = websocket.new(conn, ref, status, headers)
         data = b"".join(early)
         while len(data) < 10:
@@ -292,10 +237,10 @@ def test_subprotocol_negotiated(ws_server: RunningServer) -> None:
     with websockets_echo_server(subprotocols=["chat.v2"]) as server:
         conn = http.connect("http", "127.0.0.1", server.port)
         ref = websocket.upgrade("ws", conn, "/", [], subprotocols=["chat.v1", "chat.v2"])
-        status, headers, _ = receive_handshake(conn, ref)
+        status, headers, _, _ = Mailbox(conn).response(ref)
         ws = websocket.new(conn, ref, status, headers)
         assert ws.subprotocol == "chat.v2"
-        client = Client(conn, ref, ws, [])
+        client = Client(Mailbox(conn), ref, ws, [])
         client.send(Text("round trip"))  # the server's handler has run once this is back
         assert client.receive() == [Text("round trip")]
         assert server.handshakes[-1]["Sec-WebSocket-Protocol"] == "chat.v1, chat.v2"

@@ -39,11 +39,15 @@ class HTTPCore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+    def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
         """Queue ``chunk`` (bytes, or ``EOF`` to end the body) on a streamed request.
 
         On an upgraded HTTP/1.1 request, or an extended CONNECT stream, this is
-        how tunnel bytes (WebSocket frames) are written.
+        how tunnel bytes (WebSocket frames) are written.  ``end_stream=True``
+        sends ``chunk`` and ends the body in one go: on HTTP/2 the END_STREAM
+        flag rides on the last DATA frame instead of an empty frame of its own,
+        which is how a WebSocket's Close should leave (RFC 8441 section 5: END_STREAM is the
+        tunnel's orderly half-close).
         """
 
     @abc.abstractmethod

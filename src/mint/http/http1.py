@@ -146,7 +146,12 @@ class HTTP1Core(HTTPCore):
             self._send(h11.EndOfMessage())
         return ref
 
-    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+    def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
+        self._write_body(ref, chunk)
+        if end_stream and chunk is not EOF:
+            self._write_body(ref, EOF)
+
+    def _write_body(self, ref: Ref, chunk: Chunk) -> None:
         self._check_alive()
         if ref is self._tunnel_ref and ref is not None:
             self._write_tunnel(chunk)

@@ -241,8 +241,14 @@ class HTTP2Core(HTTPCore):
             self._flush(stream)
         return ref
 
-    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
-        """Queue bytes (or ``EOF``) on a streamed body or tunnel; sent as windows allow."""
+    def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
+        """Queue bytes (or ``EOF``) on a streamed body or tunnel; sent as windows allow.
+
+        With ``end_stream=True`` END_STREAM is set on the DATA frame carrying the
+        last of ``chunk``: some servers (hypercorn 0.18) forget a WebSocket
+        stream as soon as its Close frame arrives and fail on a later, separate
+        empty END_STREAM frame.
+        """
         if self._closed:
             raise HTTPError("the connection is closed", reason="closed")
         stream = self._stream_for(ref)
@@ -254,6 +260,7 @@ class HTTP2Core(HTTPCore):
             stream.eof_queued = True
         elif isinstance(chunk, (bytes, bytearray, memoryview)):
             stream.queue(bytes(chunk))
+            stream.eof_queued = end_stream
         else:
             raise HTTPError("chunk must be bytes or EOF", reason="invalid_argument")
         self._flush(stream)

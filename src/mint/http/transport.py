@@ -134,9 +134,25 @@ class Connection:
         self._flush()
         return ref
 
-    def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+    def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
+        """Write body or tunnel bytes (``EOF`` ends them); see ``HTTPCore.stream_request_body``.
+
+        On HTTP/2, bytes the flow-control windows cannot take yet are queued in
+        the core and go out from later ``recv`` calls as the server opens them.
+        """
         self._check_socket()
-        self._core.stream_request_body(ref, chunk)
+        self._core.stream_request_body(ref, chunk, end_stream=end_stream)
+        self._flush()
+
+    def cancel_request(self, ref: Ref) -> None:
+        """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
+
+        The way out of a WebSocket whose server finished the close handshake but
+        never ended its stream.  HTTP/1.1 cannot cancel one request without
+        losing the connection, so there it raises ``HTTPError(reason="not_supported")``.
+        """
+        self._check_socket()
+        self._http2_method("cancel_request")(ref)
         self._flush()
 
     # -- responses -------------------------------------------------------

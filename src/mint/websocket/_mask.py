@@ -27,7 +27,10 @@ TRANSLATE_THRESHOLD = 512
 
 #: ``_XOR_TABLES[k]`` maps every byte ``b`` to ``b ^ k``.
 _XOR_TABLES: tuple[bytes, ...] = tuple(
-    bytes(value ^ key_byte for value in range(256)) for key_byte in range(256)
+    (
+        int.from_bytes(bytes(range(256)), "big") ^ int.from_bytes(bytes((key_byte,)) * 256, "big")
+    ).to_bytes(256, "big")
+    for key_byte in range(256)
 )
 
 #: How many random bytes one refill of a ``MaskKeys`` pool draws (256 keys).

@@ -207,6 +207,19 @@ class WebSocket:
         """The Close frame the server sent, if it did."""
         return self._close_frame
 
+    def __repr__(self) -> str:
+        state = (
+            "failed"
+            if self._failure is not None
+            else "closed"
+            if self.closed
+            else "closing"
+            if self._close_sent or self._close_frame is not None
+            else "open"
+        )
+        names = [extension.name for extension in self._extensions]
+        return f"<WebSocket {state} extensions={names} subprotocol={self._subprotocol!r}>"
+
     # -- encoding -------------------------------------------------------------------------
 
     def encode(self, frame: Frame, *, compress: bool = True) -> bytes:
@@ -323,6 +336,10 @@ class WebSocket:
                     f"extension {extension.name!r} failed to encode a frame: {exc}",
                     reason="extension",
                 ) from exc
+        if rsv & ~RSV_BITS:
+            raise WebSocketError(
+                f"the extensions returned RSV bits 0x{rsv:x}, outside 0x70", reason="extension"
+            )
         return payload, rsv
 
     def _frame(self, first_byte: int, payload: bytes) -> bytes:
@@ -604,6 +621,9 @@ class WebSocket:
                 f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
                 close_code=1002,
             )
+        if type(payload) is not bytes:
+            # A bytearray from an extension would leak into Binary.data.
+            payload = bytes(payload)
         return payload
 
     def _deliver(self, first_byte: int, payload: bytes, frames: list[Frame]) -> None:

@@ -24,7 +24,7 @@ import abc
 from typing import ClassVar, TypeAlias
 
 Params: TypeAlias = list[tuple[str, str | None]]
-"""Extension parameters in order: ``[("client_max_window_bits", None), ("server_max_window_bits", "10")]``."""
+"""Extension parameters in order, e.g. ``[("client_max_window_bits", None)]``; None: no value."""
 
 RSV1: int = 0x40
 RSV2: int = 0x20

@@ -37,10 +37,12 @@ Decisions worth knowing, with the rule each follows:
   block other than the empty block the RFC's example carries is a protocol
   error rather than silently dropped data.
 * **Corrupt compressed data closes with 1002** (protocol error), not 1007:
-  1007 is for a payload that decoded but does not fit its message type (bad
-  UTF-8); a DEFLATE stream that does not decode breaks the framing this
-  extension negotiated, which RFC 7692 section 8 treats like any other
-  protocol violation (_Fail the WebSocket Connection_).
+  RFC 6455 section 7.4.1 keeps 1007 for a payload that decoded but does not
+  fit its message type (bad UTF-8 in a text message); a DEFLATE stream that
+  does not decode breaks the transformation the handshake negotiated, a
+  protocol violation like a bad RSV bit (RFC 7692 section 6.1 fails the
+  connection for those), and no application data was ever produced to be
+  "inconsistent".
 * **Decompression is bounded**: at most ``max_size + 1`` bytes are produced per
   call, so a few KiB that would inflate to gigabytes cost at most the limit.
 """

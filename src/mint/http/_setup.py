@@ -1,0 +1,162 @@
+"""What every shell decides before and around its I/O: arguments, TLS context, core choice.
+
+The blocking shell (``transport.py``) and the asyncio shell (``aio.py``) must
+accept the same options, refuse the same mistakes with the same messages, pick
+HTTP/1.1 or HTTP/2 by the same rules and name failures with the same
+``reason``.  Keeping those decisions here, free of sockets and event loops,
+is what makes "the same semantics" a fact rather than a promise kept by
+copy and paste.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mint.errors import TransportError
+from mint.http.core import HTTPCore
+from mint.http.http1 import HTTP1Core
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ALPN_IDS = {"http1": "http/1.1", "http2": "h2"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectPlan:
+    """The checked arguments of a ``connect`` call: what to dial and how to speak."""
+
+    scheme: str
+    host: str
+    port: int
+    offered: tuple[str, ...]
+    cafile: str | None
+
+
+def plan_connect(
+    scheme: str,
+    host: str,
+    port: int | None,
+    protocols: Sequence[str],
+    ssl_context: ssl.SSLContext | None,
+    cafile: str | os.PathLike[str] | None,
+    verify: bool,
+) -> ConnectPlan:
+    """Check ``connect``'s arguments up front, so a mistake never costs a network round trip.
+
+    Raises ``ValueError`` (a caller's bug, not a network condition) for an
+    unknown scheme or protocol, a port out of range, or ``ssl_context``
+    combined with ``cafile``/``verify``.
+    """
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
+    offered = offered_protocols(protocols)
+    if port is None:
+        port = DEFAULT_PORTS[scheme]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be an int within 1..65535, not {port!r}")
+    if ssl_context is not None and (cafile is not None or not verify):
+        raise ValueError(
+            "pass either ssl_context (configured as you need) or cafile=/verify=, not both"
+        )
+    return ConnectPlan(scheme, host, port, offered, None if cafile is None else os.fspath(cafile))
+
+
+def offered_protocols(protocols: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(protocols, str):
+        raise ValueError(
+            f"protocols must be a tuple such as ('http1',), not the string {protocols!r}"
+        )
+    offered = tuple(protocols)
+    unknown = [p for p in offered if p not in ALPN_IDS]
+    if unknown or not offered:
+        raise ValueError(
+            f"protocols must be a non-empty tuple of 'http1' and/or 'http2', got {protocols!r}"
+        )
+    return offered
+
+
+def tls_context(
+    ssl_context: ssl.SSLContext | None,
+    cafile: str | None,
+    verify: bool,
+    offered: Sequence[str],
+) -> ssl.SSLContext:
+    """The client context, verifying by default, with ALPN set to exactly what is offered.
+
+    A caller's ``ssl_context`` is used as given, except for its ALPN list:
+    offering a protocol the caller did not ask for would let the server pick
+    a core the caller cannot use.
+    """
+    if ssl_context is not None:
+        context = ssl_context
+    else:
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise TransportError(f"cannot load cafile {cafile!r}: {exc}", reason="tls") from exc
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols([ALPN_IDS[p] for p in offered])
+    return context
+
+
+def use_http2(scheme: str, offered: Sequence[str], alpn: str | None) -> bool:
+    """HTTP/2 when ALPN chose ``h2``; on cleartext only when it is the sole offer (h2c).
+
+    A TLS server that ignores ALPN gets HTTP/1.1 if it was offered, since
+    every server speaks it; HTTP/2 otherwise, as the caller asked for nothing else.
+    """
+    if scheme == "https":
+        return alpn == "h2" or (alpn is None and "http1" not in offered)
+    return tuple(offered) == ("http2",)
+
+
+def authority(scheme: str, host: str, port: int) -> str:
+    """The ``Host`` / ``:authority`` value: the port only when it is not the default."""
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6 literal
+    return name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
+
+
+def make_core(http2: bool, scheme: str, host: str, port: int) -> HTTPCore:
+    if http2:
+        from mint.http.http2 import HTTP2Core
+
+        return HTTP2Core(authority(scheme, host, port), scheme)
+    return HTTP1Core(authority(scheme, host, port))
+
+
+def transport_error(exc: BaseException, doing: str) -> TransportError:
+    """Name the failure so callers can branch on ``reason`` instead of parsing text."""
+    reason = "socket"
+    if isinstance(exc, socket.gaierror):
+        reason = "resolve"
+    elif isinstance(exc, TimeoutError):
+        reason = "timeout"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "refused"
+    elif isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        reason = "tls"
+    elif isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+        reason = "closed"
+    detail = str(exc) or type(exc).__name__
+    error = TransportError(f"{doing} failed ({reason}): {detail}", reason=reason)
+    error.__cause__ = exc
+    return error
+
+
+__all__ = [
+    "ALPN_IDS",
+    "DEFAULT_PORTS",
+    "ConnectPlan",
+    "authority",
+    "make_core",
+    "offered_protocols",
+    "plan_connect",
+    "tls_context",
+    "transport_error",
+    "use_http2",
+]

@@ -1,0 +1,484 @@
+"""The asyncio shell: an asyncio stream (maybe TLS) around the same sans-I/O HTTP cores.
+
+Same options, errors and reasons as the blocking ``mint.http.connect``; only
+the waiting differs.  Process-less still holds: mint starts no task and
+registers no callback of its own.  The core is touched only inside the
+caller's calls, and only while the caller awaits does the event loop move
+bytes between the socket and asyncio's transport buffers.
+
+Which methods are coroutines, and why ``request`` is not one
+--------------------------------------------------------------
+A method is a coroutine exactly when it may have to *wait*: ``connect``,
+``recv`` (for the server), ``stream_request_body``, ``stream`` and
+``drain`` (for the transport's write buffer to fall below its high-water
+mark: back-pressure for a fast writer) and ``close``.  ``request`` and
+``ping`` never wait: they hand the core's bytes to the transport, whose
+``write`` is itself non-blocking, and return the ref at once.  A large
+``request`` body can be followed by ``await conn.drain()``.
+
+That choice is what lets ``mint.websocket.upgrade`` work unchanged on an
+``AsyncConnection``: it calls ``conn.request(...)`` synchronously and needs
+only ``version``, ``scheme`` and ``extended_connect_enabled``, which this
+class has with the blocking ``Connection``'s meaning.  The alternatives were
+worse: an async ``request`` would force a second ``mint.websocket.aio.upgrade``
+duplicating the handshake's checks, and a queue-now-write-later ``request``
+would leave the handshake unsent until some unrelated await.  A write failure
+therefore surfaces from the next awaited call (``recv``, ``drain``, ...)
+rather than from ``request`` itself.
+
+Several coroutines sharing one connection
+-----------------------------------------
+HTTP/2 carries many requests and WebSockets at once, but there is one byte
+stream to read: only one coroutine may await ``recv`` at a time (a second
+gets ``MintError(reason="recv_in_progress")`` rather than silently stealing
+the first one's events).  Which coroutine gets which event is the caller's
+policy; the simplest is a small demultiplexer that, under an
+``asyncio.Lock``, hands out queued events for a ref and otherwise calls
+``recv`` and queues what belongs to others (see ``tests/test_aio.py``).
+Writes need no such care: ``stream_request_body`` may be awaited by many
+coroutines at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import ssl
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from mint.errors import HTTPError, MintError, TransportError
+from mint.http._setup import make_core, plan_connect, tls_context, transport_error, use_http2
+from mint.http.core import HTTPCore
+from mint.http.events import Body, Chunk, Event, Ref
+
+_READ_SIZE = 64 * 1024
+# asyncio.TimeoutError is the builtin only from Python 3.11 on.
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+# Bounds the TLS close_notify exchange in close() when the caller set no timeout.
+_CLOSE_TIMEOUT = 5.0
+
+
+def _aio_error(exc: BaseException, doing: str) -> TransportError:
+    """Map asyncio's own failures onto the blocking shell's reasons."""
+    if isinstance(exc, asyncio.IncompleteReadError):
+        error = TransportError(f"{doing} failed (closed): {exc}", reason="closed")
+        error.__cause__ = exc
+        return error
+    return transport_error(exc, doing)
+
+
+class AsyncConnection:
+    """One HTTP connection: an asyncio stream pair, and the core that speaks HTTP over it.
+
+    Use as an async context manager to close it on the way out.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        core: HTTPCore,
+        *,
+        scheme: str,
+        host: str,
+        port: int,
+        write_timeout: float | None,
+        alpn_protocol: str | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._core = core
+        self._scheme = scheme
+        self._host = host
+        self._port = port
+        self._write_timeout = write_timeout
+        self._alpn_protocol = alpn_protocol
+        self._pending: list[Event] = []
+        self._closed = False
+        self._receiving = False
+
+    # -- facts -----------------------------------------------------------
+
+    @property
+    def core(self) -> HTTPCore:
+        return self._core
+
+    @property
+    def version(self) -> str:
+        return self._core.version
+
+    @property
+    def scheme(self) -> str:
+        return self._scheme
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def alpn_protocol(self) -> str | None:
+        return self._alpn_protocol
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        """The underlying stream writer, for ``get_extra_info`` (peer certificate, socket)."""
+        return self._writer
+
+    @property
+    def open(self) -> bool:
+        return not self._closed and self._core.open
+
+    # -- requests --------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]] = (),
+        body: Body = None,
+        *,
+        protocol: str | None = None,
+    ) -> Ref:
+        """Start a request and hand its bytes to the transport; never waits (see module doc)."""
+        self._check_open()
+        ref = self._core.request(method, path, headers, body, protocol=protocol)
+        self._write()
+        return ref
+
+    async def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
+        """Send body bytes (or ``EOF``); returns once the transport can take more."""
+        self._check_open()
+        self._core.stream_request_body(ref, chunk)
+        self._write()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark.
+
+        Bounded by the ``timeout`` given to ``connect``: ``TransportError(reason=
+        "timeout")`` when the server does not read.  Nothing is lost then; the
+        bytes stay buffered and the connection stays usable.
+        """
+        self._check_open()
+        try:
+            await asyncio.wait_for(self._writer.drain(), self._write_timeout)
+        except _TIMEOUTS as exc:
+            raise TransportError(
+                "the server did not take our bytes before the timeout", reason="timeout"
+            ) from exc
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self._close_transport()
+            raise _aio_error(exc, "writing to the server") from exc
+
+    # -- responses -------------------------------------------------------
+
+    async def recv(self, timeout: float | None = None) -> list[Event]:
+        """Read until the core yields at least one event; ``None`` waits without limit.
+
+        Raises ``TransportError(reason="timeout")`` when ``timeout`` seconds pass
+        with no event (the connection stays usable, nothing read is lost), and
+        ``TransportError(reason="closed")`` when the peer closed it and there is
+        nothing left to report.  Cancelling the awaiting task is as safe as a timeout.
+        """
+        if self._pending:
+            events, self._pending = self._pending, []
+            return events
+        self._check_open()
+        if self._receiving:
+            raise MintError(
+                "another coroutine is already awaiting recv() on this connection: read from"
+                " one place and route events by ref",
+                reason="recv_in_progress",
+            )
+        self._receiving = True
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout is None else loop.time() + timeout
+            while True:
+                data = await self._read(deadline)
+                events = self._feed(data)
+                if events:
+                    return events
+                if not data:
+                    raise TransportError("the server closed the connection", reason="closed")
+                if deadline is not None and loop.time() >= deadline:
+                    # The partial response stays buffered in the core for the next call.
+                    raise TransportError("no response event before the timeout", reason="timeout")
+        finally:
+            self._receiving = False
+
+    async def stream(self, data: bytes) -> list[Event]:
+        """Feed bytes the caller read by other means; ``b""`` means EOF.
+
+        The sans-I/O entry point, as in the blocking shell: may return no
+        events (a partial response).  Whatever the core answers (HTTP/2 ACKs,
+        window updates, queued body bytes) is written and drained.
+        """
+        events, self._pending = self._pending, []
+        if self._closed and data:
+            raise TransportError("the connection is closed", reason="closed")
+        events.extend(self._feed(data))
+        if not self._closed:
+            await self.drain()
+        return events
+
+    # -- HTTP/2 extras -----------------------------------------------------
+
+    @property
+    def extended_connect_enabled(self) -> bool:
+        return bool(getattr(self._core, "extended_connect_enabled", False))
+
+    @property
+    def server_settings(self) -> dict[str, int]:
+        settings: dict[str, int] = dict(getattr(self._core, "server_settings", {}))
+        return settings
+
+    def ping(self) -> Ref:
+        """Send an HTTP/2 PING; its answer arrives as ``Pong(ref)`` from ``recv``."""
+        self._check_open()
+        ref: Ref = self._http2_method("ping")()
+        self._write()
+        return ref
+
+    def send_window(self, ref: Ref) -> int:
+        """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
+        window: int = self._http2_method("send_window")(ref)
+        return window
+
+    # -- closing -----------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the connection; idempotent.  A final GOAWAY (HTTP/2) is sent if possible."""
+        if self._closed:
+            return
+        try:
+            self._core.close()
+            leftover = self._core.data_to_send()
+            if leftover and not self._writer.is_closing():
+                self._writer.write(leftover)
+        except (OSError, MintError):
+            pass  # best effort: the connection is going away anyway
+        self._close_transport()
+        with contextlib.suppress(OSError, *_TIMEOUTS):
+            await asyncio.wait_for(
+                self._writer.wait_closed(), self._write_timeout or _CLOSE_TIMEOUT
+            )
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self.open else "closed"
+        return (
+            f"<AsyncConnection {self._scheme}://{self._host}:{self._port} {self.version} {state}>"
+        )
+
+    # -- internals -----------------------------------------------------------
+
+    async def _await_server_settings(self, deadline: float | None) -> None:
+        """Send the HTTP/2 preface, then read until the server's SETTINGS arrived.
+
+        RFC 8441 support is only known from those SETTINGS; deciding earlier would
+        wrongly report extended CONNECT as disabled.  Events seen meanwhile are
+        kept for the first ``recv()``.
+        """
+        try:
+            self._write()
+            while not getattr(self._core, "remote_settings_received", True):
+                data = await self._read(deadline)
+                self._pending.extend(self._feed(data))
+                if not data:
+                    raise TransportError(
+                        "the server closed the connection before sending its HTTP/2 SETTINGS",
+                        reason="closed",
+                    )
+        except BaseException:
+            await self.close()
+            raise
+
+    def _http2_method(self, name: str) -> Any:
+        method = getattr(self._core, name, None)
+        if method is None:
+            raise HTTPError(
+                f"{name}() needs HTTP/2; this connection is {self.version}", reason="not_supported"
+            )
+        return method
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError("the connection is closed", reason="closed")
+
+    def _feed(self, data: bytes) -> list[Event]:
+        events = self._core.receive_data(data)
+        if not data:
+            self._close_transport()
+        else:
+            self._write()
+            if not self._core.open and self._core.version == "HTTP/1.1":
+                # An HTTP/1.1 core that stopped being open can do nothing more
+                # (Connection: close, a protocol error): free the socket now.
+                self._close_transport()
+        return events
+
+    async def _read(self, deadline: float | None) -> bytes:
+        """One read bounded by ``deadline``; ``b""`` on EOF."""
+        remaining = None
+        if deadline is not None:
+            # A spent deadline still lets already-buffered bytes through, so
+            # recv(timeout=0) is a poll.
+            remaining = max(deadline - asyncio.get_running_loop().time(), 1e-6)
+        try:
+            return await asyncio.wait_for(self._reader.read(_READ_SIZE), remaining)
+        except _TIMEOUTS as exc:
+            raise TransportError("no response event before the timeout", reason="timeout") from exc
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self._close_transport()
+            raise _aio_error(exc, "reading from the server") from exc
+
+    def _write(self) -> None:
+        data = self._core.data_to_send()
+        if not data:
+            return
+        if self._writer.is_closing():
+            # asyncio would drop the bytes with only a log line: say it instead.
+            self._close_transport()
+            raise TransportError("the connection was lost", reason="closed")
+        self._writer.write(data)
+
+    def _close_transport(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+
+async def _open_socket(host: str, port: int) -> socket.socket:
+    """Resolve and dial each address in turn, as ``socket.create_connection`` does.
+
+    Done by hand rather than by ``asyncio.open_connection(host, port)``
+    because asyncio folds several failures into one plain ``OSError("Multiple
+    exceptions")``, which would turn a refused ``localhost`` into reason
+    "socket" instead of "refused".
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise transport_error(exc, f"resolving {host}") from exc
+    failures: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            failures.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise failures[0] if failures else OSError(f"{host} resolved to no address")
+
+
+async def _open_stream(
+    sock: socket.socket, context: ssl.SSLContext | None, server_hostname: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        if context is None:
+            return await asyncio.open_connection(sock=sock)
+        return await asyncio.open_connection(
+            sock=sock, ssl=context, server_hostname=server_hostname
+        )
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def connect(
+    scheme: str,
+    host: str,
+    port: int | None = None,
+    *,
+    protocols: Sequence[str] = ("http1",),
+    timeout: float | None = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    verify: bool = True,
+    server_hostname: str | None = None,
+) -> AsyncConnection:
+    """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
+
+    The blocking ``mint.http.connect``'s options, checks and errors, awaited:
+    certificates verified unless ``verify=False``; ALPN chooses among
+    ``protocols`` on ``https``; ``protocols=("http2",)`` on ``http`` is h2c
+    with prior knowledge; for HTTP/2 this returns once the server's first
+    SETTINGS arrived.  ``timeout`` bounds the whole connect, and later each
+    ``drain``.
+    """
+    plan = plan_connect(scheme, host, port, protocols, ssl_context, cafile, verify)
+    context = (
+        tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
+    )
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+
+    async def dial() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            sock = await _open_socket(plan.host, plan.port)
+        except OSError as exc:
+            raise transport_error(exc, f"connecting to {plan.host}:{plan.port}") from exc
+        try:
+            return await _open_stream(sock, context, server_hostname or plan.host)
+        except (OSError, ValueError) as exc:
+            raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
+
+    try:
+        reader, writer = await asyncio.wait_for(dial(), timeout)
+    except _TIMEOUTS as exc:
+        raise TransportError(
+            f"connecting to {plan.host}:{plan.port} failed (timeout): no answer within {timeout}s",
+            reason="timeout",
+        ) from exc
+
+    alpn: str | None = None
+    if context is not None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+    http2 = use_http2(scheme, plan.offered, alpn)
+    conn = AsyncConnection(
+        reader,
+        writer,
+        make_core(http2, scheme, plan.host, plan.port),
+        scheme=scheme,
+        host=plan.host,
+        port=plan.port,
+        write_timeout=timeout,
+        alpn_protocol=alpn,
+    )
+    if http2:
+        await conn._await_server_settings(deadline)
+    return conn
+
+
+__all__ = ["AsyncConnection", "connect"]

@@ -1,0 +1,495 @@
+"""The asyncio shell against real peers on 127.0.0.1: ``websockets`` (HTTP/1.1) and hypercorn (h2).
+
+No pytest-asyncio: each test is a plain function running one coroutine under
+``asyncio.run``, bounded as a whole so a bug hangs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import trustme
+
+from mint import http, websocket
+from mint.errors import HTTPError, MintError, TransportError, UpgradeFailureError
+from mint.http import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
+from mint.http.aio import AsyncConnection, connect
+from mint.http.http2 import HTTP2Core
+from mint.websocket import Binary, Close, Frame, Ping, Text
+from mint.websocket.codec import WebSocket
+from servers import RunningServer, pattern, start_hypercorn
+from servers.websockets_echo import RunningServer as EchoServer
+from servers.websockets_echo import websockets_echo_server
+
+TIMEOUT = 10.0
+T = TypeVar("T")
+
+
+def run(test: Callable[[], Awaitable[T]]) -> T:
+    """Run one test coroutine on a fresh loop, never longer than a minute."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(test(), 60)
+
+    return asyncio.run(bounded())
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ws_server() -> Iterator[EchoServer]:
+    with websockets_echo_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def wss_server(server_ssl_context: ssl.SSLContext) -> Iterator[EchoServer]:
+    with websockets_echo_server(ssl_context=server_ssl_context) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def h2c_server() -> Iterator[RunningServer]:
+    server = start_hypercorn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def h2_tls_server(
+    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    pem = tmp_path_factory.mktemp("aio-hypercorn") / "server.pem"
+    tls_server_cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    server = start_hypercorn(certfile=str(pem), keyfile=str(pem))
+    yield server
+    server.stop()
+
+
+async def connect_h2(server: RunningServer, tls_ca_file: Path) -> AsyncConnection:
+    if server.scheme == "http":
+        return await connect("http", server.host, server.port, protocols=("http2",))
+    return await connect(
+        "https",
+        server.host,
+        server.port,
+        protocols=("http1", "http2"),
+        cafile=os.fspath(tls_ca_file),
+        timeout=TIMEOUT,
+    )
+
+
+@pytest.fixture(params=["h2c", "tls"])
+def h2_server(
+    request: pytest.FixtureRequest, h2c_server: RunningServer, h2_tls_server: RunningServer
+) -> RunningServer:
+    return h2c_server if request.param == "h2c" else h2_tls_server
+
+
+# -- the caller's side: routing events, and a WebSocket session ---------------------------------
+
+
+class Demux:
+    """Caller-side routing for several coroutines on one connection.
+
+    One coroutine reads at a time (under the lock); events for other refs are
+    queued for them.  The check of the queue happens under the lock too, so a
+    coroutine never waits on the socket for an event another one already took.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.queues: defaultdict[Ref, deque[Event]] = defaultdict(deque)
+        self.lock = asyncio.Lock()
+
+    async def next(self, ref: Ref) -> Event:
+        async with self.lock:
+            while not self.queues[ref]:
+                for event in await self.conn.recv(timeout=TIMEOUT):
+                    self.queues[event.ref].append(event)
+            return self.queues[ref].popleft()
+
+
+class Session:
+    """One WebSocket on a (maybe shared) connection: DESIGN.md's flow, awaited."""
+
+    def __init__(self, demux: Demux, ref: Ref, ws: WebSocket) -> None:
+        self.demux, self.ref, self.ws = demux, ref, ws
+        self.pending: deque[Frame] = deque()
+
+    @classmethod
+    async def open(cls, demux: Demux, scheme: str, path: str = "/") -> Session:
+        ref = websocket.upgrade(scheme, demux.conn, path, [])  # the synchronous upgrade, as is
+        status: int | None = None
+        while True:
+            event = await demux.next(ref)
+            if isinstance(event, Status):
+                status = event.status
+            elif isinstance(event, Headers):
+                assert status is not None
+                return cls(demux, ref, websocket.new(demux.conn, ref, status, event.headers))
+            else:
+                raise AssertionError(f"unexpected event during the handshake: {event!r}")
+
+    async def send(self, frame: Frame) -> None:
+        await self.demux.conn.stream_request_body(self.ref, self.ws.encode(frame))
+
+    async def receive(self) -> Frame:
+        while not self.pending:
+            event = await self.demux.next(self.ref)
+            assert isinstance(event, Data), f"expected WebSocket bytes, got {event!r}"
+            self.pending.extend(self.ws.decode(event.data))
+        return self.pending.popleft()
+
+    async def close(self) -> Close:
+        await self.send(Close(1000, "done"))
+        reply = await self.receive()
+        assert isinstance(reply, Close)
+        assert self.ws.closed
+        return reply
+
+
+async def exercise(session: Session, label: str) -> None:
+    """Text, binary and ping round trips, then the closing handshake."""
+    await session.send(Text(f"hello from {label}"))
+    assert await session.receive() == Text(f"hello from {label}")
+    payload = os.urandom(100_000)
+    await session.send(Binary(payload))
+    assert await session.receive() == Binary(payload)
+    await session.send(Ping(b"are you there"))
+    assert await session.receive() == websocket.Pong(b"are you there")
+    reply = await session.close()
+    assert reply.code == 1000
+
+
+# -- WebSockets over HTTP/1.1 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_websocket_echo_over_http1(
+    scheme: str, ws_server: EchoServer, wss_server: EchoServer, tls_ca_file: Path
+) -> None:
+    async def main() -> None:
+        if scheme == "ws":
+            conn = await connect("http", "localhost", ws_server.port)
+        else:
+            conn = await connect("https", "localhost", wss_server.port, cafile=tls_ca_file)
+        async with conn:
+            assert conn.version == "HTTP/1.1"
+            demux = Demux(conn)
+            session = await Session.open(demux, scheme)
+            await exercise(session, scheme)
+            # The server ends the TCP connection after the closing handshake.
+            assert await demux.next(session.ref) == Done(session.ref)
+            assert not conn.open
+        assert not conn.open
+
+    run(main)
+
+
+def test_the_design_flow_awaited(ws_server: EchoServer) -> None:
+    """DESIGN.md's example, with ``await`` where the blocking shell blocks."""
+
+    async def main() -> None:
+        conn = await connect("http", "localhost", ws_server.port)
+        ref = websocket.upgrade("ws", conn, "/", [])
+        ws = None
+        while ws is None:
+            match await conn.recv(timeout=5):
+                case [Status(ref=r, status=status), Headers(headers=resp_headers), *_] if r == ref:
+                    ws = websocket.new(conn, ref, status, resp_headers)
+        await conn.stream_request_body(ref, ws.encode(Text("hello world")))
+        frames: list[Frame] = []
+        while not frames:
+            match await conn.recv(timeout=5):
+                case [Data(ref=r, data=data)] if r == ref:
+                    frames.extend(ws.decode(data))
+        assert frames == [Text("hello world")]
+        await conn.close()
+
+    run(main)
+
+
+def test_upgrade_refused_over_http1(ws_server: EchoServer) -> None:
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", ws_server.port) as conn:
+            with pytest.raises(UpgradeFailureError) as info:
+                await Session.open(Demux(conn), "ws", "/forbidden")
+            assert info.value.status == 403
+
+    run(main)
+
+
+def test_recv_timeout_keeps_the_connection_usable(ws_server: EchoServer) -> None:
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", ws_server.port) as conn:
+            demux = Demux(conn)
+            session = await Session.open(demux, "ws")
+            with pytest.raises(TransportError) as info:
+                await conn.recv(timeout=0.2)  # the echo server says nothing unprompted
+            assert info.value.reason == "timeout"
+            assert conn.open
+            await session.send(Text("still here"))
+            assert await session.receive() == Text("still here")
+
+    run(main)
+
+
+def test_only_one_coroutine_may_await_recv(ws_server: EchoServer) -> None:
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", ws_server.port) as conn:
+            session = await Session.open(Demux(conn), "ws")
+            first = asyncio.ensure_future(conn.recv(timeout=TIMEOUT))
+            await asyncio.sleep(0)  # let the first reader start waiting
+            with pytest.raises(MintError) as info:
+                await conn.recv(timeout=TIMEOUT)
+            assert info.value.reason == "recv_in_progress"
+            await session.send(Text("for the first reader"))
+            events = await first
+            assert [type(e) for e in events] == [Data]
+            assert session.ws.decode(events[0].data if isinstance(events[0], Data) else b"") == [
+                Text("for the first reader")
+            ]
+
+    run(main)
+
+
+# -- HTTP/2 against hypercorn ----------------------------------------------------------------------
+
+
+async def collect(demux: Demux, ref: Ref) -> tuple[int, list[tuple[str, str]], bytes]:
+    status, headers, body = 0, [], bytearray()
+    while True:
+        event = await demux.next(ref)
+        if isinstance(event, Status):
+            status = event.status
+        elif isinstance(event, Headers):
+            headers.extend(event.headers)
+        elif isinstance(event, Data):
+            body += event.data
+        elif isinstance(event, Done):
+            return status, headers, bytes(body)
+        elif isinstance(event, Error):
+            raise event.error
+
+
+def test_http2_get(h2_server: RunningServer, tls_ca_file: Path) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2_server, tls_ca_file) as conn:
+            assert conn.version == "HTTP/2"
+            assert isinstance(conn.core, HTTP2Core)
+            assert conn.alpn_protocol == ("h2" if h2_server.scheme == "https" else None)
+            # connect waited for the server's SETTINGS: no guessing here.
+            assert conn.extended_connect_enabled
+            assert conn.server_settings["max_concurrent_streams"] == 100
+            status, headers, body = await collect(Demux(conn), conn.request("GET", "/"))
+            assert (status, body) == (200, b"hello")
+            assert ("x-http-version", "2") in headers
+
+    run(main)
+
+
+def test_http2_ping_and_send_window(h2c_server: RunningServer, tls_ca_file: Path) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            demux = Demux(conn)
+            ref = conn.ping()
+            assert await demux.next(ref) == Pong(ref)
+            upload = conn.request("POST", "/echo", [], STREAM)
+            assert conn.send_window(upload) > 0
+            await conn.stream_request_body(upload, EOF)
+            status, headers, body = await collect(demux, upload)
+            assert (status, body) == (200, b"")
+            assert ("x-http-version", "2") in headers
+
+    run(main)
+
+
+def test_http2_upload_and_echo_flow_together(h2c_server: RunningServer, tls_ca_file: Path) -> None:
+    """A writer far ahead of the flow-control window, and a reader, as two coroutines."""
+    payload = pattern(4 * 1024 * 1024)
+
+    async def main() -> None:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            demux = Demux(conn)
+            ref = conn.request("POST", "/echo", [], STREAM)
+
+            async def write() -> None:
+                for start in range(0, len(payload), 256 * 1024):
+                    await conn.stream_request_body(ref, payload[start : start + 256 * 1024])
+                await conn.stream_request_body(ref, EOF)
+
+            _, (status, _, body) = await asyncio.gather(write(), collect(demux, ref))
+            assert status == 200
+            assert body == payload
+
+    run(main)
+
+
+def test_websocket_over_http2(h2_server: RunningServer, tls_ca_file: Path) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2_server, tls_ca_file) as conn:
+            demux = Demux(conn)
+            session = await Session.open(demux, "ws" if h2_server.scheme == "http" else "wss")
+            await exercise(session, "http2")
+            await conn.stream_request_body(session.ref, EOF)
+            # The connection outlives the tunnel: a plain request still works.
+            status, _, body = await collect(demux, conn.request("GET", "/"))
+            assert (status, body) == (200, b"hello")
+
+    run(main)
+
+
+def test_two_websockets_on_one_http2_connection_concurrently(
+    h2c_server: RunningServer, tls_ca_file: Path
+) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            demux = Demux(conn)
+            first, second = await asyncio.gather(
+                Session.open(demux, "ws", "/one"), Session.open(demux, "ws", "/two")
+            )
+
+            async def chatter(session: Session, label: str) -> list[Frame]:
+                sent = [Text(f"{label} {n}") for n in range(20)]
+                for frame in sent:
+                    await session.send(frame)
+                received = [await session.receive() for _ in sent]
+                assert received == sent
+                await exercise(session, label)
+                return received
+
+            one, two = await asyncio.gather(chatter(first, "one"), chatter(second, "two"))
+            assert one != two
+            assert conn.open
+
+    run(main)
+
+
+def test_websocket_refused_over_http2(h2c_server: RunningServer, tls_ca_file: Path) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            with pytest.raises(UpgradeFailureError) as info:
+                await Session.open(Demux(conn), "ws", "/forbidden")
+            assert info.value.status == 403
+
+    run(main)
+
+
+# -- connecting and failing ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port: int = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_connection_refused(host: str) -> None:
+    async def main() -> None:
+        with pytest.raises(TransportError) as info:
+            await connect("http", host, free_port(), timeout=5)
+        assert info.value.reason == "refused"
+
+    run(main)
+
+
+def test_unresolvable_host() -> None:
+    async def main() -> None:
+        with pytest.raises(TransportError) as info:
+            await connect("http", "no-such-host.invalid", 80, timeout=5)
+        assert info.value.reason == "resolve"
+
+    run(main)
+
+
+def test_untrusted_certificate_fails_with_tls_reason(wss_server: EchoServer) -> None:
+    async def main() -> None:
+        with pytest.raises(TransportError) as info:
+            await connect("https", "127.0.0.1", wss_server.port, timeout=5)
+        assert info.value.reason == "tls"
+        assert "certificate" in str(info.value).lower()
+
+    run(main)
+
+
+def test_tls_options(wss_server: EchoServer, client_ssl_context: ssl.SSLContext) -> None:
+    async def main() -> None:
+        async with await connect("https", "127.0.0.1", wss_server.port, verify=False) as conn:
+            assert conn.open
+        async with await connect(
+            "https", "127.0.0.1", wss_server.port, ssl_context=client_ssl_context
+        ) as conn:
+            assert conn.alpn_protocol is None  # websockets offers no ALPN: HTTP/1.1
+            assert conn.version == "HTTP/1.1"
+        with pytest.raises(TransportError) as info:
+            await connect(
+                "https",
+                "127.0.0.1",
+                wss_server.port,
+                ssl_context=client_ssl_context,
+                server_hostname="not-the-cert-name.test",
+            )
+        assert info.value.reason == "tls"
+
+    run(main)
+
+
+def test_the_same_argument_checks_as_the_blocking_shell() -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match="scheme"):
+            await connect("ftp", "127.0.0.1", 21)
+        with pytest.raises(ValueError, match="protocols"):
+            await connect("http", "127.0.0.1", 80, protocols="http2")
+        with pytest.raises(ValueError, match="port"):
+            await connect("http", "127.0.0.1", 70000)
+        with pytest.raises(ValueError, match="ssl_context"):
+            await connect(
+                "https", "127.0.0.1", 443, ssl_context=ssl.create_default_context(), verify=False
+            )
+
+    run(main)
+
+
+def test_close_is_idempotent_and_later_calls_raise(h2c_server: RunningServer) -> None:
+    async def main() -> None:
+        conn = await connect("http", h2c_server.host, h2c_server.port)
+        status, _, body = await collect(Demux(conn), conn.request("GET", "/"))
+        assert (status, body) == (200, b"hello")
+        with pytest.raises(HTTPError):
+            conn.ping()  # HTTP/1.1 has none
+        await conn.close()
+        await conn.close()
+        assert not conn.open
+        with pytest.raises(TransportError) as info:
+            conn.request("GET", "/")
+        assert info.value.reason == "closed"
+        with pytest.raises(TransportError):
+            await conn.recv(timeout=1)
+
+    run(main)
+
+
+def test_blocking_and_async_shells_agree_on_http2_settings(
+    h2c_server: RunningServer, tls_ca_file: Path
+) -> None:
+    with http.connect("http", h2c_server.host, h2c_server.port, protocols=("http2",)) as blocking:
+        expected = blocking.server_settings
+
+    async def main() -> dict[str, int]:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            return conn.server_settings
+
+    assert run(main) == expected
