@@ -15,7 +15,6 @@ from mint import http, websocket
 from mint.errors import ProtocolError, UpgradeFailureError, WebSocketError
 from mint.http.events import Ref
 from mint.websocket import Binary, Close, Frame, Ping, Pong, Text
-from mint.websocket.codec import WebSocket
 from mint.websocket.handshake import accept_for
 from servers.mint_client import Client, Mailbox
 from servers.websockets_echo import (

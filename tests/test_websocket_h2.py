@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import trustme
 from hypercorn.config import Config
-from servers import RunningServer, start_hypercorn
-from servers.h2_scripted import h2_scripted_server
-from servers.mint_client import Client, Mailbox
 
 from mint import http, websocket
 from mint.errors import HTTPError, TransportError, UpgradeFailureError, WebSocketError
 from mint.websocket import Binary, Close, Frame, Ping, Pong, Text
+from servers import RunningServer, start_hypercorn
+from servers.h2_scripted import h2_scripted_server
+from servers.mint_client import Client, Mailbox
 
 
 @pytest.fixture(scope="module")
