@@ -13,10 +13,10 @@ from collections import deque
 from typing import Any, Protocol
 
 from mint import http, websocket
-from mint.websocket import Binary, Text
+from mint.websocket import Binary, Frame, Text
 
 HOST = "127.0.0.1"
-TIMEOUT = 30.0
+TIMEOUT = 10.0
 
 Message = str | bytes
 
@@ -71,9 +71,9 @@ class MintSession:
                     early.append(event.data)
         assert status is not None
         self.ws = websocket.new(self.conn, self.ref, status, headers)
-        self._received: deque[object] = deque()
+        self._received: deque[Frame] = deque()
         for data in early:
-            self._received.extend(frame.data for frame in self.ws.decode(data))
+            self._received.extend(self.ws.decode(data))
 
     def echo(self, message: Message) -> None:
         frame = Text(message) if isinstance(message, str) else Binary(message)
@@ -82,8 +82,11 @@ class MintSession:
         while not received:
             for event in conn.recv(timeout=TIMEOUT):
                 if isinstance(event, http.Data) and event.ref == ref:
-                    received.extend(frame.data for frame in ws.decode(event.data))
-        _check(message, received.popleft())
+                    received.extend(ws.decode(event.data))
+        echoed = received.popleft()
+        if not isinstance(echoed, Text | Binary):
+            raise EchoMismatch(f"expected the echo, got {echoed!r}")
+        _check(message, echoed.data)
 
     def close(self) -> None:
         self.conn.close()

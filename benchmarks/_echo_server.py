@@ -71,7 +71,7 @@ def _decline_permessage_deflate() -> None:
         def accept(self, offer: str) -> None:
             return None
 
-    ws_stream.PerMessageDeflate = NoDeflate  # type: ignore[misc]
+    ws_stream.PerMessageDeflate = NoDeflate  # type: ignore[attr-defined]
 
 
 async def _serve(sock: socket.socket, certfile: str | None) -> None:

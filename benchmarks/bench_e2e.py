@@ -183,7 +183,7 @@ def run(
                 try:
                     wall, cpu = measure_once(result.target, workload, servers)
                 except Exception as exc:
-                    result.error = f"{type(exc).__name__}: {exc}"[:160]
+                    result.error = f"{type(exc).__name__}: {exc}"[:100]
                     _progress(f"  failed: {result.error}")
                     continue
                 result.walls.append(wall)
@@ -287,13 +287,17 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 
 def profile(transport: str, workload: Workload, servers: Servers, top: int) -> str:
-    """cProfile over mint's echo loop (after warm-up): where the client's time goes."""
+    """cProfile over mint's echo loop (after warm-up), timed in client CPU, not wall.
+
+    A wall-clock profile would show the blocking ``recv`` (waiting on the
+    server) as the top cost; CPU time shows what the client itself spends.
+    """
     target = next(t for t in _targets() if t.client == "mint" and t.transport == transport)
     session = target.open(servers)
     try:
         for _ in range(workload.warmup):
             session.echo(workload.message)
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for _ in range(workload.count):
             session.echo(workload.message)

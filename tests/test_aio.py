@@ -10,6 +10,7 @@ import asyncio
 import os
 import socket
 import ssl
+import threading
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,13 @@ import pytest
 import trustme
 
 from mint import http, websocket
-from mint.errors import HTTPError, MintError, TransportError, UpgradeFailureError
+from mint.errors import (
+    HTTPError,
+    MintError,
+    TransportError,
+    UpgradeFailureError,
+    WebSocketError,
+)
 from mint.http import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
 from mint.http.aio import AsyncConnection, connect
 from mint.http.http2 import HTTP2Core
@@ -27,7 +34,7 @@ from mint.websocket import Binary, Close, Frame, Ping, Text
 from mint.websocket.codec import WebSocket
 from servers import RunningServer, pattern, start_hypercorn
 from servers.websockets_echo import RunningServer as EchoServer
-from servers.websockets_echo import websockets_echo_server
+from servers.websockets_echo import read_request_head, scripted_server, websockets_echo_server
 
 TIMEOUT = 10.0
 T = TypeVar("T")
@@ -151,7 +158,11 @@ class Session:
         return self.pending.popleft()
 
     async def close(self) -> Close:
-        await self.send(Close(1000, "done"))
+        # On HTTP/2 the Close ends our half of the stream (RFC 8441 section 5).
+        end_stream = self.demux.conn.version == "HTTP/2"
+        await self.demux.conn.stream_request_body(
+            self.ref, self.ws.encode(Close(1000, "done")), end_stream=end_stream
+        )
         reply = await self.receive()
         assert isinstance(reply, Close)
         assert self.ws.closed
@@ -244,6 +255,50 @@ def test_recv_timeout_keeps_the_connection_usable(ws_server: EchoServer) -> None
     run(main)
 
 
+def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:
+    """stream_request_body awaits the transport's drain: a fast writer cannot run ahead.
+
+    The server answers the upgrade, then reads nothing.  Once the kernel
+    buffers and asyncio's high-water mark are full, ``drain`` (bounded by the
+    connect timeout) gives up with reason "timeout", long before the writer
+    has pushed everything it wanted to.
+    """
+    release = threading.Event()
+
+    def accept_then_stall(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+        )
+        release.wait(30)
+
+    chunk = bytes(1024 * 1024)
+    attempted = 256
+
+    async def main() -> int:
+        conn = await connect("http", "127.0.0.1", port, timeout=1.0)
+        ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
+        assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+        written = 0
+        try:
+            for _ in range(attempted):
+                await conn.stream_request_body(ref, chunk)
+                written += 1
+        except TransportError as exc:
+            assert exc.reason == "timeout"
+            assert conn.open  # nothing was lost: the bytes wait in the transport
+        finally:
+            await conn.close()
+        return written
+
+    with scripted_server(accept_then_stall) as port:
+        try:
+            written = run(main)
+        finally:
+            release.set()
+    assert written < attempted, written
+
+
 def test_only_one_coroutine_may_await_recv(ws_server: EchoServer) -> None:
     async def main() -> None:
         async with await connect("http", "127.0.0.1", ws_server.port) as conn:
@@ -254,11 +309,11 @@ def test_only_one_coroutine_may_await_recv(ws_server: EchoServer) -> None:
                 await conn.recv(timeout=TIMEOUT)
             assert info.value.reason == "recv_in_progress"
             await session.send(Text("for the first reader"))
-            events = await first
-            assert [type(e) for e in events] == [Data]
-            assert session.ws.decode(events[0].data if isinstance(events[0], Data) else b"") == [
-                Text("for the first reader")
-            ]
+            match await first:
+                case [Data(ref=r, data=data)] if r == session.ref:
+                    assert session.ws.decode(data) == [Text("for the first reader")]
+                case other:
+                    raise AssertionError(f"unexpected events {other!r}")
 
     run(main)
 
@@ -341,7 +396,6 @@ def test_websocket_over_http2(h2_server: RunningServer, tls_ca_file: Path) -> No
             demux = Demux(conn)
             session = await Session.open(demux, "ws" if h2_server.scheme == "http" else "wss")
             await exercise(session, "http2")
-            await conn.stream_request_body(session.ref, EOF)
             # The connection outlives the tunnel: a plain request still works.
             status, _, body = await collect(demux, conn.request("GET", "/"))
             assert (status, body) == (200, b"hello")
@@ -375,6 +429,24 @@ def test_two_websockets_on_one_http2_connection_concurrently(
     run(main)
 
 
+def test_cancel_request_drops_one_tunnel_and_keeps_the_connection(
+    h2c_server: RunningServer, tls_ca_file: Path
+) -> None:
+    async def main() -> None:
+        async with await connect_h2(h2c_server, tls_ca_file) as conn:
+            demux = Demux(conn)
+            doomed, kept = await asyncio.gather(
+                Session.open(demux, "ws", "/doomed"), Session.open(demux, "ws", "/kept")
+            )
+            conn.cancel_request(doomed.ref)
+            with pytest.raises(HTTPError) as info:
+                await doomed.send(Text("too late"))
+            assert info.value.reason == "unknown_ref"
+            await exercise(kept, "kept")
+
+    run(main)
+
+
 def test_websocket_refused_over_http2(h2c_server: RunningServer, tls_ca_file: Path) -> None:
     async def main() -> None:
         async with await connect_h2(h2c_server, tls_ca_file) as conn:
@@ -404,6 +476,74 @@ def test_connection_refused(host: str) -> None:
         assert info.value.reason == "refused"
 
     run(main)
+
+
+@pytest.mark.parametrize(("scheme", "protocols"), [("https", ("http1",)), ("http", ("http2",))])
+def test_connect_timeout_covers_tls_and_http2_settings(
+    scheme: str, protocols: tuple[str, ...]
+) -> None:
+    """A peer that accepts TCP and then says nothing: no TLS ServerHello, no SETTINGS."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+
+        async def main() -> None:
+            with pytest.raises(TransportError) as info:
+                await connect(scheme, "127.0.0.1", port, protocols=protocols, timeout=0.3)
+            assert info.value.reason == "timeout"
+
+        run(main)
+
+
+def test_server_closing_before_its_http2_settings() -> None:
+    def hang_up(connection: socket.socket) -> None:
+        connection.recv(1024)  # the client preface
+
+    with scripted_server(hang_up) as port:
+
+        async def main() -> None:
+            with pytest.raises(TransportError) as info:
+                await connect("http", "127.0.0.1", port, protocols=("http2",), timeout=5)
+            assert info.value.reason == "closed"
+
+        run(main)
+
+
+EMPTY_SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def test_stream_feeds_eof_like_the_blocking_shell() -> None:
+    """``stream(b"")`` is the peer's EOF: every request in flight fails with reason closed.
+
+    A scripted HTTP/2 peer (SETTINGS, then silence until the client leaves)
+    rather than hypercorn, which logs a cancelled task when a client vanishes
+    without GOAWAY.
+    """
+
+    def settings_then_wait(connection: socket.socket) -> None:
+        connection.recv(1024)  # the client preface and SETTINGS
+        connection.sendall(EMPTY_SETTINGS_FRAME)
+        while connection.recv(1024):
+            pass
+
+    async def main() -> None:
+        conn = await connect("http", "127.0.0.1", port, protocols=("http2",), timeout=5)
+        assert not conn.extended_connect_enabled  # the SETTINGS did not announce it
+        with pytest.raises(WebSocketError) as refusal:
+            websocket.upgrade("ws", conn, "/", [])
+        assert refusal.value.reason == "extended_connect_disabled"
+        ref = conn.request("GET", "/")
+        match await conn.stream(b""):
+            case [*_, Error(ref=r, error=TransportError(reason="closed"))] if r == ref:
+                pass
+            case other:
+                raise AssertionError(f"unexpected events {other!r}")
+        assert not conn.open
+        with pytest.raises(TransportError):
+            await conn.stream(b"more bytes")
+        await conn.close()
+
+    with scripted_server(settings_then_wait) as port:
+        run(main)
 
 
 def test_unresolvable_host() -> None:
@@ -470,6 +610,11 @@ def test_close_is_idempotent_and_later_calls_raise(h2c_server: RunningServer) ->
         assert (status, body) == (200, b"hello")
         with pytest.raises(HTTPError):
             conn.ping()  # HTTP/1.1 has none
+        second = conn.request("GET", "/")
+        with pytest.raises(HTTPError) as refusal:
+            conn.cancel_request(second)
+        assert refusal.value.reason == "not_supported"
+        assert (await collect(Demux(conn), second))[0] == 200
         await conn.close()
         await conn.close()
         assert not conn.open

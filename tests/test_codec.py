@@ -10,9 +10,25 @@ from mint.errors import ProtocolError, WebSocketError
 from mint.websocket._frame_slots import SLOTS_OK
 from mint.websocket.codec import WebSocket
 from mint.websocket.frames import Binary, Close, Frame, Ping, Pong, Text
-from test_codec_frames import ClientFrame, parse_client_frames, server_frame, unmask
+from test_codec_frames import (
+    MASKINGS,
+    ClientFrame,
+    parse_client_frames,
+    server_frame,
+    unmask,
+    use_masking,
+)
 
 TEXT, BINARY, CLOSE, PING, PONG, CONT = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
+
+
+@pytest.fixture(autouse=True, params=MASKINGS)
+def masking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with the pure-Python and the C masking (when compiled)."""
+    name: str = request.param
+    use_masking(monkeypatch, name)
+    return name
+
 
 #: Two good frames that precede every faulty frame in the error tests.
 PRELUDE = server_frame(TEXT, b"before") + server_frame(PING, b"p")

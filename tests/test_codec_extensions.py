@@ -8,9 +8,18 @@ from mint.errors import ProtocolError, WebSocketError
 from mint.websocket.codec import WebSocket
 from mint.websocket.extensions.base import RSV1, RSV2, RSV3, Extension, Params
 from mint.websocket.frames import Binary, Ping, Text
-from test_codec_frames import parse_client_frames, server_frame, unmask
+from test_codec_frames import MASKINGS, parse_client_frames, server_frame, unmask, use_masking
 
 TEXT, BINARY, PING, CONT = 0x1, 0x2, 0x9, 0x0
+
+
+@pytest.fixture(autouse=True, params=MASKINGS)
+def masking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with the pure-Python and the C masking (when compiled)."""
+    name: str = request.param
+    use_masking(monkeypatch, name)
+    return name
+
 
 Call = tuple[object, ...]
 

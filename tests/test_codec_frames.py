@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
+from mint.websocket import _mask, codec
+
 
 def server_frame(
     opcode: int,
@@ -75,6 +79,30 @@ def parse_client_frames(data: bytes) -> list[ClientFrame]:
 
 def unmask(frame: ClientFrame) -> bytes:
     return xor(frame.payload, frame.mask_key)
+
+
+# -- both masking implementations ----------------------------------------------------------------
+
+#: Parameters naming the two masking implementations; the C one is skipped when not compiled.
+MASKINGS = [
+    pytest.param("python", id="python-mask"),
+    pytest.param(
+        "c",
+        id="c-mask",
+        marks=pytest.mark.skipif(_mask.c_masked_frame is None, reason="_speedups not compiled"),
+    ),
+]
+
+
+def use_masking(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make the codec build its frames with the named implementation for one test.
+
+    The codec picks one at import (C unless MINT_NO_SPEEDUPS=1); swapping the
+    name it calls runs every encoding test against both in one session.
+    """
+    implementation = _mask.c_masked_frame if name == "c" else _mask.python_masked_frame
+    assert implementation is not None
+    monkeypatch.setattr(codec, "masked_frame", implementation)
 
 
 # -- the oracle checked against RFC 6455 section 5.7's examples ---------------------------------

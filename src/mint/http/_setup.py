@@ -15,8 +15,9 @@ import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from mint.errors import TransportError
+from mint.errors import HTTPError, TransportError
 from mint.http.core import HTTPCore
 from mint.http.http1 import HTTP1Core
 
@@ -148,14 +149,62 @@ def transport_error(exc: BaseException, doing: str) -> TransportError:
     return error
 
 
+def http2_method(core: HTTPCore, name: str) -> Any:
+    """The core's HTTP/2-only method ``name`` (``ping``, ``send_window``, ``cancel_request``).
+
+    Asked of an HTTP/1.1 connection it is the caller's mistake, not a protocol
+    failure, and both shells must name it the same way.
+    """
+    method = getattr(core, name, None)
+    if method is None:
+        raise HTTPError(
+            f"{name}() needs HTTP/2; this connection is {core.version}", reason="not_supported"
+        )
+    return method
+
+
+def extended_connect_enabled(core: HTTPCore) -> bool:
+    """RFC 8441 support as the server announced it; always False on HTTP/1.1."""
+    return bool(getattr(core, "extended_connect_enabled", False))
+
+
+def server_settings(core: HTTPCore) -> dict[str, int]:
+    """A copy of the server's HTTP/2 SETTINGS, so callers cannot corrupt the core's; {} on HTTP/1.1."""
+    settings: dict[str, int] = dict(getattr(core, "server_settings", {}))
+    return settings
+
+
+def awaiting_server_settings(core: HTTPCore) -> bool:
+    """True while an HTTP/2 core has not yet seen the server's first SETTINGS frame.
+
+    ``connect`` reads until this turns False: deciding earlier would report
+    extended CONNECT as disabled before the server had its say.
+    """
+    return not getattr(core, "remote_settings_received", True)
+
+
+def connection_spent(core: HTTPCore) -> bool:
+    """An HTTP/1.1 core that stopped being open (``Connection: close``, a protocol error).
+
+    It can do nothing more, so the shell frees the socket at once.  An HTTP/2
+    core that is no longer open may still owe a GOAWAY, which ``close`` sends.
+    """
+    return not core.open and core.version == "HTTP/1.1"
+
+
 __all__ = [
     "ALPN_IDS",
     "DEFAULT_PORTS",
     "ConnectPlan",
     "authority",
+    "awaiting_server_settings",
+    "connection_spent",
+    "extended_connect_enabled",
+    "http2_method",
     "make_core",
     "offered_protocols",
     "plan_connect",
+    "server_settings",
     "tls_context",
     "transport_error",
     "use_http2",

@@ -11,8 +11,8 @@ Which methods are coroutines, and why ``request`` is not one
 A method is a coroutine exactly when it may have to *wait*: ``connect``,
 ``recv`` (for the server), ``stream_request_body``, ``stream`` and
 ``drain`` (for the transport's write buffer to fall below its high-water
-mark: back-pressure for a fast writer) and ``close``.  ``request`` and
-``ping`` never wait: they hand the core's bytes to the transport, whose
+mark: back-pressure for a fast writer) and ``close``.  ``request``,
+``cancel_request`` and ``ping`` never wait: they hand the core's bytes to the transport, whose
 ``write`` is itself non-blocking, and return the ref at once.  A large
 ``request`` body can be followed by ``await conn.drain()``.
 
@@ -22,9 +22,10 @@ only ``version``, ``scheme`` and ``extended_connect_enabled``, which this
 class has with the blocking ``Connection``'s meaning.  The alternatives were
 worse: an async ``request`` would force a second ``mint.websocket.aio.upgrade``
 duplicating the handshake's checks, and a queue-now-write-later ``request``
-would leave the handshake unsent until some unrelated await.  A write failure
-therefore surfaces from the next awaited call (``recv``, ``drain``, ...)
-rather than from ``request`` itself.
+would leave the handshake unsent until some unrelated await.  ``request``
+still raises ``TransportError(reason="closed")`` when the connection is
+already known to be gone; a socket that breaks after the bytes were handed
+over is reported by the next awaited call (``recv``, ``drain``, ...).
 
 Several coroutines sharing one connection
 -----------------------------------------
@@ -46,9 +47,10 @@ import contextlib
 import os
 import socket
 import ssl
-from collections.abc import Sequence
+import sys
+from collections.abc import Awaitable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from mint.errors import HTTPError, MintError, TransportError
 from mint.http._setup import make_core, plan_connect, tls_context, transport_error, use_http2
@@ -60,6 +62,23 @@ _READ_SIZE = 64 * 1024
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 # Bounds the TLS close_notify exchange in close() when the caller set no timeout.
 _CLOSE_TIMEOUT = 5.0
+
+T = TypeVar("T")
+
+
+async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """Await ``awaitable`` for at most ``timeout`` seconds (``None``: no limit).
+
+    ``asyncio.timeout`` where it exists, as it cancels in place;
+    ``asyncio.wait_for`` wraps the awaitable in a task, which costs more than
+    a small WebSocket round trip is worth.
+    """
+    if timeout is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)
 
 
 def _aio_error(exc: BaseException, doing: str) -> TransportError:
@@ -153,12 +172,29 @@ class AsyncConnection:
         self._write()
         return ref
 
-    async def stream_request_body(self, ref: Ref, chunk: Chunk) -> None:
-        """Send body bytes (or ``EOF``); returns once the transport can take more."""
+    async def stream_request_body(
+        self, ref: Ref, chunk: Chunk, *, end_stream: bool = False
+    ) -> None:
+        """Send body or tunnel bytes (``EOF`` ends them); returns once the transport can take more.
+
+        ``end_stream`` as in ``HTTPCore.stream_request_body``.  On HTTP/2,
+        bytes the flow-control windows cannot take yet stay queued in the core
+        and go out from later ``recv`` calls as the server opens them.
+        """
         self._check_open()
-        self._core.stream_request_body(ref, chunk)
+        self._core.stream_request_body(ref, chunk, end_stream=end_stream)
         self._write()
         await self.drain()
+
+    def cancel_request(self, ref: Ref) -> None:
+        """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
+
+        Never waits, like ``request``.  HTTP/1.1 cannot cancel one request
+        without losing the connection: ``HTTPError(reason="not_supported")``.
+        """
+        self._check_open()
+        self._http2_method("cancel_request")(ref)
+        self._write()
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark.
@@ -169,7 +205,7 @@ class AsyncConnection:
         """
         self._check_open()
         try:
-            await asyncio.wait_for(self._writer.drain(), self._write_timeout)
+            await _within(self._writer.drain(), self._write_timeout)
         except _TIMEOUTS as exc:
             raise TransportError(
                 "the server did not take our bytes before the timeout", reason="timeout"
@@ -222,9 +258,9 @@ class AsyncConnection:
         events (a partial response).  Whatever the core answers (HTTP/2 ACKs,
         window updates, queued body bytes) is written and drained.
         """
-        events, self._pending = self._pending, []
         if self._closed and data:
             raise TransportError("the connection is closed", reason="closed")
+        events, self._pending = self._pending, []
         events.extend(self._feed(data))
         if not self._closed:
             await self.drain()
@@ -256,21 +292,22 @@ class AsyncConnection:
     # -- closing -----------------------------------------------------------
 
     async def close(self) -> None:
-        """Close the connection; idempotent.  A final GOAWAY (HTTP/2) is sent if possible."""
-        if self._closed:
-            return
-        try:
-            self._core.close()
-            leftover = self._core.data_to_send()
-            if leftover and not self._writer.is_closing():
-                self._writer.write(leftover)
-        except (OSError, MintError):
-            pass  # best effort: the connection is going away anyway
-        self._close_transport()
+        """Close the connection; idempotent.  A final GOAWAY (HTTP/2) is sent if possible.
+
+        Also worth awaiting after the peer closed or the connection failed: it
+        waits (bounded) for asyncio to let go of the socket.
+        """
+        if not self._closed:
+            try:
+                self._core.close()
+                leftover = self._core.data_to_send()
+                if leftover and not self._writer.is_closing():
+                    self._writer.write(leftover)
+            except (OSError, MintError):
+                pass  # best effort: the connection is going away anyway
+            self._close_transport()
         with contextlib.suppress(OSError, *_TIMEOUTS):
-            await asyncio.wait_for(
-                self._writer.wait_closed(), self._write_timeout or _CLOSE_TIMEOUT
-            )
+            await _within(self._writer.wait_closed(), self._write_timeout or _CLOSE_TIMEOUT)
 
     async def __aenter__(self) -> AsyncConnection:
         return self
@@ -329,7 +366,8 @@ class AsyncConnection:
         if not data:
             self._close_transport()
         else:
-            self._write()
+            # The events are the caller's even when the answer cannot be sent.
+            self._write(strict=False)
             if not self._core.open and self._core.version == "HTTP/1.1":
                 # An HTTP/1.1 core that stopped being open can do nothing more
                 # (Connection: close, a protocol error): free the socket now.
@@ -344,7 +382,7 @@ class AsyncConnection:
             # recv(timeout=0) is a poll.
             remaining = max(deadline - asyncio.get_running_loop().time(), 1e-6)
         try:
-            return await asyncio.wait_for(self._reader.read(_READ_SIZE), remaining)
+            return await _within(self._reader.read(_READ_SIZE), remaining)
         except _TIMEOUTS as exc:
             raise TransportError("no response event before the timeout", reason="timeout") from exc
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -353,14 +391,21 @@ class AsyncConnection:
             self._close_transport()
             raise _aio_error(exc, "reading from the server") from exc
 
-    def _write(self) -> None:
+    def _write(self, *, strict: bool = True) -> None:
+        """Hand the core's bytes to the transport, which sends them as the socket allows.
+
+        A transport that is already closing (the peer hung up) would drop the
+        bytes with only a log line; ``strict`` says so with ``TransportError``
+        instead.  Either way the connection is not marked closed here: what the
+        peer sent before hanging up is still buffered, and ``recv`` delivers it.
+        """
         data = self._core.data_to_send()
         if not data:
             return
         if self._writer.is_closing():
-            # asyncio would drop the bytes with only a log line: say it instead.
-            self._close_transport()
-            raise TransportError("the connection was lost", reason="closed")
+            if strict:
+                raise TransportError("the server closed the connection", reason="closed")
+            return
         self._writer.write(data)
 
     def _close_transport(self) -> None:
@@ -466,10 +511,15 @@ async def connect(
         ssl_object = writer.get_extra_info("ssl_object")
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
     http2 = use_http2(scheme, plan.offered, alpn)
+    try:
+        core = make_core(http2, scheme, plan.host, plan.port)
+    except BaseException:
+        writer.close()
+        raise
     conn = AsyncConnection(
         reader,
         writer,
-        make_core(http2, scheme, plan.host, plan.port),
+        core,
         scheme=scheme,
         host=plan.host,
         port=plan.port,

@@ -22,35 +22,24 @@ import ssl
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
-from mint.errors import HTTPError, MintError, TransportError
+from mint.errors import MintError, TransportError
+from mint.http._setup import (
+    awaiting_server_settings,
+    connection_spent,
+    extended_connect_enabled,
+    http2_method,
+    make_core,
+    plan_connect,
+    server_settings,
+    tls_context,
+    transport_error,
+    use_http2,
+)
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
-from mint.http.http1 import HTTP1Core
 
 _READ_SIZE = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_ALPN_IDS = {"http1": "http/1.1", "http2": "h2"}
-
-
-def _transport_error(exc: BaseException, doing: str) -> TransportError:
-    """Name the failure so callers can branch on ``reason`` instead of parsing text."""
-    reason = "socket"
-    if isinstance(exc, socket.gaierror):
-        reason = "resolve"
-    elif isinstance(exc, TimeoutError):
-        reason = "timeout"
-    elif isinstance(exc, ConnectionRefusedError):
-        reason = "refused"
-    elif isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        reason = "tls"
-    elif isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
-        reason = "closed"
-    detail = str(exc) or type(exc).__name__
-    error = TransportError(f"{doing} failed ({reason}): {detail}", reason=reason)
-    error.__cause__ = exc
-    return error
 
 
 class Connection:
@@ -80,6 +69,9 @@ class Connection:
         self._alpn_protocol = alpn_protocol
         self._pending: list[Event] = []
         self._socket_closed = False
+        # Set when writing the core's answer to received bytes failed: those
+        # bytes' events still went to the caller, so the failure waits here.
+        self._write_error: TransportError | None = None
 
     # -- facts -----------------------------------------------------------
 
@@ -116,7 +108,7 @@ class Connection:
 
     @property
     def open(self) -> bool:
-        return not self._socket_closed and self._core.open
+        return not self._socket_closed and self._write_error is None and self._core.open
 
     # -- requests --------------------------------------------------------
 
@@ -129,7 +121,7 @@ class Connection:
         *,
         protocol: str | None = None,
     ) -> Ref:
-        self._check_socket()
+        self._check_writable()
         ref = self._core.request(method, path, headers, body, protocol=protocol)
         self._flush()
         return ref
@@ -140,7 +132,7 @@ class Connection:
         On HTTP/2, bytes the flow-control windows cannot take yet are queued in
         the core and go out from later ``recv`` calls as the server opens them.
         """
-        self._check_socket()
+        self._check_writable()
         self._core.stream_request_body(ref, chunk, end_stream=end_stream)
         self._flush()
 
@@ -151,8 +143,8 @@ class Connection:
         never ended its stream.  HTTP/1.1 cannot cancel one request without
         losing the connection, so there it raises ``HTTPError(reason="not_supported")``.
         """
-        self._check_socket()
-        self._http2_method("cancel_request")(ref)
+        self._check_writable()
+        http2_method(self._core, "cancel_request")(ref)
         self._flush()
 
     # -- responses -------------------------------------------------------
@@ -163,7 +155,8 @@ class Connection:
         Raises ``TransportError(reason="timeout")`` when ``timeout`` seconds pass
         with no event (the connection stays usable), and
         ``TransportError(reason="closed")`` when the peer closed it and there is
-        nothing left to report.
+        nothing left to report.  After a failed write (see ``stream``) it still
+        delivers what already arrived, then raises that write's error.
         """
         if self._pending:
             events, self._pending = self._pending, []
@@ -171,7 +164,7 @@ class Connection:
         self._check_socket()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            data = self._read(deadline)
+            data = self._read(deadline) if self._write_error is None else self._read_arrived()
             events = self._feed(data)
             if events:
                 return events
@@ -185,11 +178,15 @@ class Connection:
         """Feed bytes the caller read from ``conn.socket`` itself; ``b""`` means EOF.
 
         The sans-I/O entry point for callers running their own loop.  May return
-        no events (a partial response).
+        no events (a partial response).  If writing the core's answer (an
+        HTTP/2 ACK, a WINDOW_UPDATE) fails, the events are returned all the
+        same, ``open`` turns False and the failure is raised by the next call
+        that writes; ``recv`` still drains what arrived before raising it.
         """
-        events, self._pending = self._pending, []
         if self._socket_closed and data:
+            # Checked before taking the pending events, which the next recv() still returns.
             raise TransportError("the connection is closed", reason="closed")
+        events, self._pending = self._pending, []
         events.extend(self._feed(data))
         return events
 
@@ -197,23 +194,22 @@ class Connection:
 
     @property
     def extended_connect_enabled(self) -> bool:
-        return bool(getattr(self._core, "extended_connect_enabled", False))
+        return extended_connect_enabled(self._core)
 
     @property
     def server_settings(self) -> dict[str, int]:
-        settings: dict[str, int] = dict(getattr(self._core, "server_settings", {}))
-        return settings
+        return server_settings(self._core)
 
     def ping(self) -> Ref:
         """Send an HTTP/2 PING; its answer arrives as ``Pong(ref)`` from ``recv``."""
-        self._check_socket()
-        ref: Ref = self._http2_method("ping")()
+        self._check_writable()
+        ref: Ref = http2_method(self._core, "ping")()
         self._flush()
         return ref
 
     def send_window(self, ref: Ref) -> int:
         """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
-        window: int = self._http2_method("send_window")(ref)
+        window: int = http2_method(self._core, "send_window")(ref)
         return window
 
     # -- closing -----------------------------------------------------------
@@ -259,7 +255,7 @@ class Connection:
         """
         try:
             self._flush()
-            while not getattr(self._core, "remote_settings_received", True):
+            while awaiting_server_settings(self._core):
                 data = self._read(deadline)
                 self._pending.extend(self._feed(data))
                 if not data:
@@ -267,33 +263,54 @@ class Connection:
                         "the server closed the connection before sending its HTTP/2 SETTINGS",
                         reason="closed",
                     )
+                # A connection that cannot acknowledge the SETTINGS is no connection.
+                self._raise_write_error()
         except BaseException:
             self.close()
             raise
-
-    def _http2_method(self, name: str) -> Any:
-        method = getattr(self._core, name, None)
-        if method is None:
-            raise HTTPError(
-                f"{name}() needs HTTP/2; this connection is {self.version}", reason="not_supported"
-            )
-        return method
 
     def _check_socket(self) -> None:
         if self._socket_closed:
             raise TransportError("the connection is closed", reason="closed")
 
+    def _check_writable(self) -> None:
+        self._raise_write_error()
+        self._check_socket()
+
+    def _raise_write_error(self) -> None:
+        """Raise the deferred write failure, as a fresh exception each time it is reported."""
+        if self._write_error is not None:
+            error = self._write_error
+            raise TransportError(str(error), reason=error.reason) from error
+
     def _feed(self, data: bytes) -> list[Event]:
+        """Hand ``data`` to the core and write its answer.
+
+        The events are the caller's even when the answer cannot be written:
+        that failure is kept for the next call (as the asyncio shell does).
+        """
         events = self._core.receive_data(data)
         if not data:
             self._close_socket()
         else:
-            self._flush()
-            if not self._core.open and self._core.version == "HTTP/1.1":
-                # An HTTP/1.1 core that stopped being open can do nothing more
-                # (Connection: close, a protocol error): free the socket now.
+            self._flush(defer_failure=True)
+            if connection_spent(self._core):
                 self._close_socket()
         return events
+
+    def _read_arrived(self) -> bytes:
+        """After a failed write: read only what is already here, else report that failure.
+
+        Waiting for more would be pointless; the server will never see our answers.
+        """
+        try:
+            return self._read(time.monotonic())
+        except TransportError as exc:
+            if exc.reason != "timeout":
+                raise
+        self._close_socket()
+        self._raise_write_error()
+        raise AssertionError("unreachable: only called after a write failure")
 
     def _read(self, deadline: float | None) -> bytes:
         """One socket read bounded by ``deadline``; ``b""`` on EOF."""
@@ -311,54 +328,36 @@ class Connection:
             return b""
         except OSError as exc:
             self._close_socket()
-            raise _transport_error(exc, "reading from the server") from exc
+            raise transport_error(exc, "reading from the server") from exc
 
-    def _flush(self) -> None:
+    def _flush(self, *, defer_failure: bool = False) -> None:
+        """Write what the core has to send.
+
+        A failed (perhaps partial) write leaves the byte stream unusable for
+        writing.  By default it closes the socket and raises.  With
+        ``defer_failure`` (answers to received bytes) it keeps the socket open
+        for reading, so that bytes already in flight still reach the caller,
+        and records the failure for the next call.
+        """
         data = self._core.data_to_send()
-        if not data:
-            return
+        if not data or self._write_error is not None:
+            return  # nothing to send, or nothing can be sent any more
         try:
             self._socket.settimeout(self._write_timeout)
             self._socket.sendall(data)
         except OSError as exc:
-            # A partial write leaves the byte stream unusable: give up on it.
+            error = transport_error(exc, "writing to the server")
+            if defer_failure:
+                self._write_error = error
+                return
             self._close_socket()
-            raise _transport_error(exc, "writing to the server") from exc
+            raise error from exc
 
     def _close_socket(self) -> None:
         if not self._socket_closed:
             self._socket_closed = True
             with contextlib.suppress(OSError):
                 self._socket.close()
-
-
-def _offered(protocols: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(protocols, str):
-        raise ValueError(
-            f"protocols must be a tuple such as ('http1',), not the string {protocols!r}"
-        )
-    offered = tuple(protocols)
-    unknown = [p for p in offered if p not in _ALPN_IDS]
-    if unknown or not offered:
-        raise ValueError(
-            f"protocols must be a non-empty tuple of 'http1' and/or 'http2', got {protocols!r}"
-        )
-    return offered
-
-
-def _tls_context(
-    ssl_context: ssl.SSLContext | None, cafile: str | None, verify: bool
-) -> ssl.SSLContext:
-    if ssl_context is not None:
-        return ssl_context
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise TransportError(f"cannot load cafile {cafile!r}: {exc}", reason="tls") from exc
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def connect(
@@ -384,59 +383,44 @@ def connect(
     arrived, so ``extended_connect_enabled`` is meaningful right away.
     ``timeout`` bounds the whole connect, and later each write.
     """
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
-    offered = _offered(protocols)
-    if port is None:
-        port = _DEFAULT_PORTS[scheme]
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ValueError(f"port must be an int within 1..65535, not {port!r}")
-    if ssl_context is not None and (cafile is not None or not verify):
-        raise ValueError(
-            "pass either ssl_context (configured as you need) or cafile=/verify=, not both"
-        )
+    plan = plan_connect(scheme, host, port, protocols, ssl_context, cafile, verify)
+    # Built before dialing, as the asyncio shell does: a bad cafile costs no round trip.
+    context = (
+        tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
+    )
     deadline = None if timeout is None else time.monotonic() + timeout
 
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((plan.host, plan.port), timeout=timeout)
     except OSError as exc:
-        raise _transport_error(exc, f"connecting to {host}:{port}") from exc
+        raise transport_error(exc, f"connecting to {plan.host}:{plan.port}") from exc
+    alpn: str | None = None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        alpn: str | None = None
-        if scheme == "https":
-            context = _tls_context(
-                ssl_context, None if cafile is None else os.fspath(cafile), verify
-            )
-            context.set_alpn_protocols([_ALPN_IDS[p] for p in offered])
+        if context is not None:
             sock.settimeout(_remaining(deadline))
-            tls_sock = context.wrap_socket(sock, server_hostname=server_hostname or host)
+            tls_sock = context.wrap_socket(sock, server_hostname=server_hostname or plan.host)
             sock = tls_sock
             alpn = tls_sock.selected_alpn_protocol()
-            use_http2 = alpn == "h2" or (alpn is None and "http1" not in offered)
-        else:
-            use_http2 = offered == ("http2",)
-    except TransportError:
-        sock.close()
-        raise
+        http2 = use_http2(scheme, plan.offered, alpn)
+        core = make_core(http2, scheme, plan.host, plan.port)
     except (OSError, ValueError) as exc:
         sock.close()
-        raise _transport_error(exc, f"TLS handshake with {host}:{port}") from exc
+        raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
+    except BaseException:
+        sock.close()
+        raise
 
-    authority = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):  # IPv6 literal
-        authority = f"[{host}]" if port == _DEFAULT_PORTS[scheme] else f"[{host}]:{port}"
-    core: HTTPCore
-    if use_http2:
-        from mint.http.http2 import HTTP2Core
-
-        core = HTTP2Core(authority, scheme)
-    else:
-        core = HTTP1Core(authority)
     conn = Connection(
-        sock, core, scheme=scheme, host=host, port=port, write_timeout=timeout, alpn_protocol=alpn
+        sock,
+        core,
+        scheme=scheme,
+        host=plan.host,
+        port=plan.port,
+        write_timeout=timeout,
+        alpn_protocol=alpn,
     )
-    if use_http2:
+    if http2:
         conn._await_server_settings(deadline)
     return conn
 

@@ -1,12 +1,17 @@
-"""Client-side masking (RFC 6455 section 5.3) at C speed, without a C extension.
+"""Client-side masking (RFC 6455 section 5.3): masking keys, masked payloads, masked frames.
 
-A per-byte Python loop costs about 50 ns a byte; masking has to stay within a
-few nanoseconds.  Two standard-library tricks do, each best in its own range
-(measured on CPython 3.11, see ``benchmarks/README.md``):
+Masking touches every byte a client sends, so it is the one loop where C pays
+for itself: ``mint.websocket._speedups`` (optional, built by ``setup.py``)
+XORs eight bytes at a time.  When it is missing, or ``MINT_NO_SPEEDUPS=1`` is
+set in the environment at import, the pure-Python functions below are used;
+they are the reference the C ones are tested against, and stay within a few
+nanoseconds a byte with two standard-library tricks, each best in its own
+range (measured on CPython 3.11, see ``benchmarks/README.md``):
 
 * small payloads: turn payload and repeated key into integers and XOR them
   (``int.from_bytes`` / ``int.to_bytes`` are C loops; for tens of bytes the
-  whole thing is a handful of calls);
+  whole thing is a handful of calls), and a frame of under 126 bytes is a
+  single integer (header, key, masked payload) converted once;
 * large payloads: ``int.from_bytes`` and ``to_bytes`` cost about 0.6 ns a byte
   each, so instead XOR each of the four byte lanes with ``bytes.translate``
   through a 256-entry table of ``i ^ key_byte``, on strided slices of a
@@ -21,9 +26,34 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
+from typing import TypeAlias
+
+__all__ = [
+    "SPEEDUPS",
+    "MaskFunction",
+    "MaskedFrameFunction",
+    "c_mask",
+    "c_masked_frame",
+    "fresh_keys",
+    "mask",
+    "masked_frame",
+    "python_mask",
+    "python_masked_frame",
+]
+
+#: ``mask(payload, key)``: ``payload`` XORed with the 4-byte ``key`` repeated.
+MaskFunction: TypeAlias = Callable[[bytes, bytes], bytes]
+#: ``masked_frame(first_byte, key, payload)``: a whole client frame, see ``python_masked_frame``.
+MaskedFrameFunction: TypeAlias = Callable[[int, int, bytes], bytes]
 
 #: Payloads at least this long are masked lane by lane with ``bytes.translate``.
 TRANSLATE_THRESHOLD = 512
+
+#: How many random bytes one refill of a key pool draws (256 keys).
+POOL_SIZE = 1024
+
+_MASK_BIT = 0x80
 
 #: ``_XOR_TABLES[k]`` maps every byte ``b`` to ``b ^ k``.
 _XOR_TABLES: tuple[bytes, ...] = tuple(
@@ -33,12 +63,23 @@ _XOR_TABLES: tuple[bytes, ...] = tuple(
     for key_byte in range(256)
 )
 
-#: How many random bytes one refill of a ``MaskKeys`` pool draws (256 keys).
-POOL_SIZE = 1024
+#: ``key * _KEY_SPREAD[n] & _LOW_BYTES[n]`` is a 4-byte key (as a little-endian int)
+#: repeated over n bytes: the mask of an n-byte payload, without building bytes.
+_KEY_SPREAD: tuple[int, ...] = tuple(
+    sum(1 << (32 * word) for word in range((size + 3) // 4)) for size in range(126)
+)
+_LOW_BYTES: tuple[int, ...] = tuple((1 << (8 * size)) - 1 for size in range(126))
+
+_pack_u16_header = struct.Struct("!BBH").pack
+_pack_u64_header = struct.Struct("!BBQ").pack
 
 
-def mask(payload: bytes, key: bytes) -> bytes:
+def python_mask(payload: bytes, key: bytes) -> bytes:
     """Return ``payload`` XORed with the 4-byte ``key`` repeated (masking and unmasking alike)."""
+    if type(payload) is not bytes:
+        payload = bytes(memoryview(payload))  # any bytes-like, by its raw bytes, as the C one
+    if len(key) != 4:
+        raise ValueError(f"mask must be 4 bytes long, not {len(key)}")
     size = len(payload)
     if size < TRANSLATE_THRESHOLD:
         repeated = (key * ((size >> 2) + 1))[:size]
@@ -54,6 +95,31 @@ def mask(payload: bytes, key: bytes) -> bytes:
     return bytes(lanes)
 
 
+def python_masked_frame(first_byte: int, key: int, payload: bytes) -> bytes:
+    """A whole client frame: ``first_byte``, MASK bit and length, key, masked payload.
+
+    ``first_byte`` carries FIN, RSV and opcode; ``key`` is the little-endian
+    integer of the 4 key bytes as they go on the wire (what ``fresh_keys``
+    hands out).  The codec builds every frame it sends with this one call.
+    """
+    size = len(payload)
+    if size < 126:
+        # The whole frame is one little-endian integer, from the low end up.
+        return (
+            first_byte
+            | (_MASK_BIT | size) << 8
+            | key << 16
+            | (int.from_bytes(payload, "little") ^ (key * _KEY_SPREAD[size] & _LOW_BYTES[size]))
+            << 48
+        ).to_bytes(size + 6, "little")
+    if size < 65536:
+        header = _pack_u16_header(first_byte, _MASK_BIT | 126, size)
+    else:
+        header = _pack_u64_header(first_byte, _MASK_BIT | 127, size)
+    key_bytes = key.to_bytes(4, "little")
+    return b"".join((header, key_bytes, python_mask(payload, key_bytes)))
+
+
 _unpack_keys = struct.Struct(f"<{POOL_SIZE // 4}I").unpack
 
 
@@ -61,6 +127,27 @@ def fresh_keys() -> list[int]:
     """A batch of fresh masking keys from ``os.urandom``; pop one per frame, never reuse.
 
     Each key is the little-endian integer of its 4 wire bytes
-    (``key.to_bytes(4, "little")``), the form the small-frame encoder XORs with.
+    (``key.to_bytes(4, "little")``), the form ``masked_frame`` takes.
     """
     return list(_unpack_keys(os.urandom(POOL_SIZE)))
+
+
+c_mask: MaskFunction | None
+c_masked_frame: MaskedFrameFunction | None
+try:
+    from mint.websocket._speedups import apply_mask as c_mask
+    from mint.websocket._speedups import masked_frame as c_masked_frame
+except ImportError:  # not compiled: no C compiler at install time, or another interpreter
+    c_mask = c_masked_frame = None
+
+#: True when ``mask`` and ``masked_frame`` are the C versions.
+SPEEDUPS = (
+    c_mask is not None
+    and c_masked_frame is not None
+    and os.environ.get("MINT_NO_SPEEDUPS", "") in ("", "0")
+)
+
+mask: MaskFunction = c_mask if SPEEDUPS and c_mask is not None else python_mask
+masked_frame: MaskedFrameFunction = (
+    c_masked_frame if SPEEDUPS and c_masked_frame is not None else python_masked_frame
+)

@@ -14,15 +14,17 @@ until enough bytes arrived to make progress; once a data frame's header has
 been checked, its payload is cut out of those chunks with a single join, so a
 16 MiB frame fed in 64 KiB reads is copied once, not once per read.
 
-Encoding masks small frames by building the whole frame as one integer, and
-large ones lane by lane with ``bytes.translate`` (see ``_mask``).
+Encoding builds each frame with one ``masked_frame`` call (header, key and
+masked payload in one allocation): C when ``_speedups`` was compiled, pure
+Python otherwise (see ``_mask``).
 """
 
 from __future__ import annotations
 
 import codecs
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, cast
 
 from mint.errors import MintError, ProtocolError, WebSocketError
 from mint.websocket._close import (
@@ -38,7 +40,7 @@ from mint.websocket._frame_slots import (
 )
 from mint.websocket._frame_slots import set_binary_fin as set_binary_fin_slot
 from mint.websocket._frame_slots import set_text_fin as set_text_fin_slot
-from mint.websocket._mask import TRANSLATE_THRESHOLD, fresh_keys, mask
+from mint.websocket._mask import fresh_keys, masked_frame
 from mint.websocket.extensions.base import Extension
 from mint.websocket.frames import Binary, Close, Frame, Ping, Pong, Text
 
@@ -59,16 +61,9 @@ DEFAULT_MAX_SIZE = 64 * 2**20
 
 _unpack_u16 = struct.Struct("!H").unpack_from
 _unpack_u64 = struct.Struct("!Q").unpack_from
-_pack_u16_header = struct.Struct("!BBH").pack
-_pack_u64_header = struct.Struct("!BBQ").pack
+#: First byte, second byte and the 16-bit extended length that may follow them.
+_unpack_short_header = struct.Struct("!BBH").unpack_from
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
-
-#: ``key * _KEY_SPREAD[n] & _LOW_BYTES[n]`` is a 4-byte key (as a little-endian int)
-#: repeated over n bytes: the mask of an n-byte payload, without building bytes.
-_KEY_SPREAD: tuple[int, ...] = tuple(
-    sum(1 << (32 * word) for word in range((size + 3) // 4)) for size in range(126)
-)
-_LOW_BYTES: tuple[int, ...] = tuple((1 << (8 * size)) - 1 for size in range(126))
 
 
 def _check_limit(name: str, value: int | None) -> int | None:
@@ -99,6 +94,10 @@ class WebSocket:
         "_failure",
         "_fast",
         "_fragments",
+        "_frame_limit",
+        "_lean",
+        "_lean_decode",
+        "_lean_first_bytes",
         "_mask_keys",
         "_max_frame_size",
         "_max_message_size",
@@ -158,6 +157,17 @@ class WebSocket:
             and (self._max_frame_size is None or self._max_frame_size >= MAX_CONTROL_PAYLOAD)
             and (self._max_message_size is None or self._max_message_size >= MAX_CONTROL_PAYLOAD)
         )
+        # One negotiated extension (permessage-deflate, typically): whole messages of
+        # one frame go to its decode_frame straight from the decode loop.
+        self._lean = SLOTS_OK and len(self._extensions) == 1
+        self._lean_decode = _message_decoder(self._extensions[0]) if self._lean else _untransformed
+        self._lean_first_bytes = frozenset(
+            FIN | rsv | opcode
+            for opcode in (OP_TEXT, OP_BINARY)
+            for rsv in range(0, RSV_BITS + 1, 0x10)
+            if not rsv & ~self._rsv_allowed
+        )
+        self._frame_limit = 2**63 if self._max_frame_size is None else self._max_frame_size
         self._mask_keys = fresh_keys()
         self._send_opcode = 0
         # No extension, no fragmented message open, no Close sent: the hot path may skip checks.
@@ -248,20 +258,8 @@ class WebSocket:
             first_byte = FIN | opcode
         else:
             first_byte, payload = self._start_data_frame(opcode, payload, frame.fin, compress)
-        size = len(payload)
-        if size > 125:
-            return self._frame(first_byte, payload)
-        # Small frames dominate: the whole frame is one little-endian integer
-        # (header, key, masked payload from the low end up), built in a few C calls.
         keys = self._mask_keys
-        key = keys.pop() if keys else self._refill_mask_keys()
-        return (
-            first_byte
-            | (MASK_BIT | size) << 8
-            | key << 16
-            | (int.from_bytes(payload, "little") ^ (key * _KEY_SPREAD[size] & _LOW_BYTES[size]))
-            << 48
-        ).to_bytes(size + 6, "little")
+        return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), payload)
 
     def _start_data_frame(
         self, opcode: int, payload: bytes, fin: bool, compress: bool
@@ -343,18 +341,8 @@ class WebSocket:
         return payload, rsv
 
     def _frame(self, first_byte: int, payload: bytes) -> bytes:
-        size = len(payload)
         keys = self._mask_keys
-        key = (keys.pop() if keys else self._refill_mask_keys()).to_bytes(4, "little")
-        if size < 126:
-            header = bytes((first_byte, MASK_BIT | size))
-        elif size < 65536:
-            header = _pack_u16_header(first_byte, MASK_BIT | 126, size)
-        else:
-            header = _pack_u64_header(first_byte, MASK_BIT | 127, size)
-        if size < TRANSLATE_THRESHOLD:
-            return header + key + mask(payload, key)
-        return b"".join((header, key, mask(payload, key)))
+        return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), payload)
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -400,12 +388,17 @@ class WebSocket:
             self._waiting_header = 0
             end = len(data)
             fast = self._fast and not self._recv_opcode and self._close_frame is None
+            lean = self._lean and not self._recv_opcode and self._close_frame is None
             text = Text
             binary = Binary
             new_frame = new_data_frame
             set_text, set_text_fin = set_text_data, set_text_fin_slot
             set_binary, set_binary_fin = set_binary_data, set_binary_fin_slot
             while True:
+                if lean:
+                    pos, need = self._decode_lean_run(data, pos, frames)
+                    if need:
+                        break
                 if end - pos < 2:
                     need = 2
                     break
@@ -434,6 +427,7 @@ class WebSocket:
                     break
                 pos = stop
                 fast = self._fast and not self._recv_opcode and self._close_frame is None
+                lean = self._lean and not self._recv_opcode and self._close_frame is None
         except UnicodeDecodeError as exc:
             self._fail(
                 ProtocolError(
@@ -453,6 +447,65 @@ class WebSocket:
             self._pending_size = 0
         self._need = need
         return frames
+
+    def _decode_lean_run(self, data: bytes, pos: int, frames: list[Frame]) -> tuple[int, int]:
+        """The hot path with one extension: whole messages in one frame each, from ``pos`` on.
+
+        Takes FIN text and binary frames whose RSV bits the extension may set
+        and whose length is under 64 KiB, straight to the extension's message
+        decoder (see ``_message_decoder``), with none of ``_decode_frame``'s
+        per-frame state; only called when no fragmented message is open and
+        no Close arrived.  Returns where it stopped and, if it stopped inside
+        a frame it would take, how many bytes from there that frame needs
+        (else 0: the frame at that position is ``_decode_frame``'s).
+        """
+        unpack_header = _unpack_short_header
+        first_bytes = self._lean_first_bytes
+        frame_limit = self._frame_limit
+        max_message = self._max_message_size
+        decode_message = self._lean_decode
+        text, binary, new_frame = Text, Binary, new_data_frame
+        set_text, set_text_fin = set_text_data, set_text_fin_slot
+        set_binary, set_binary_fin = set_binary_data, set_binary_fin_slot
+        append = frames.append
+        end = len(data)
+        while end - pos >= 4:
+            first, length, extended_length = unpack_header(data, pos)
+            if length > 126 or first not in first_bytes:
+                break
+            if length == 126:
+                length = extended_length
+                start = pos + 4
+            else:
+                start = pos + 2
+            if length > frame_limit:
+                break
+            stop = start + length
+            if stop > end:
+                return pos, stop - pos
+            opcode = first & 0x0F
+            try:
+                payload = decode_message(opcode, data[start:stop], first & RSV_BITS, max_message)
+            except ProtocolError:
+                raise
+            except Exception as exc:
+                raise self._extension_failure(exc) from exc
+            if type(payload) is not bytes or (
+                max_message is not None and len(payload) > max_message
+            ):
+                payload = self._check_decoded(payload, 0)
+            # Equivalent to Text(...) / Binary(...); see _frame_slots for why.
+            if opcode == OP_TEXT:
+                frame = new_frame(text)
+                set_text(frame, payload.decode("utf-8"))
+                set_text_fin(frame, True)
+            else:
+                frame = new_frame(binary)
+                set_binary(frame, payload)
+                set_binary_fin(frame, True)
+            append(frame)
+            pos = stop
+        return pos, 0
 
     def _fail(self, error: ProtocolError, frames: list[Frame], cause: BaseException | None) -> None:
         """Remember the fault so later calls fail too, and raise it with the frames decoded."""
@@ -612,10 +665,18 @@ class WebSocket:
             except ProtocolError:
                 raise
             except Exception as exc:
-                raise ProtocolError(
-                    f"extension {extension.name!r} failed to decode a frame: {exc}",
-                    close_code=1002,
-                ) from exc
+                raise self._extension_failure(exc, extension) from exc
+        return self._check_decoded(payload, rsv)
+
+    def _extension_failure(
+        self, exc: Exception, extension: Extension | None = None
+    ) -> ProtocolError:
+        """A non-mint exception from an extension's decode_frame, as the protocol error it is."""
+        name = (extension or self._extensions[0]).name
+        return ProtocolError(f"extension {name!r} failed to decode a frame: {exc}", close_code=1002)
+
+    def _check_decoded(self, payload: bytes, rsv: int) -> bytes:
+        """What the extensions returned: every RSV bit consumed, and plain bytes."""
         if rsv:
             raise ProtocolError(
                 f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
@@ -624,6 +685,9 @@ class WebSocket:
         if type(payload) is not bytes:
             # A bytearray from an extension would leak into Binary.data.
             payload = bytes(payload)
+        max_message_size = self._max_message_size
+        if max_message_size is not None and self._message_size + len(payload) > max_message_size:
+            raise _too_big("message", self._message_size + len(payload), max_message_size)
         return payload
 
     def _deliver(self, first_byte: int, payload: bytes, frames: list[Frame]) -> None:
@@ -632,11 +696,6 @@ class WebSocket:
         fin = bool(first_byte & FIN)
         if self._extensions:
             payload = self._decode_extensions(opcode, payload, first_byte & RSV_BITS, fin)
-            max_message_size = self._max_message_size
-            if max_message_size is not None and (
-                self._message_size + len(payload) > max_message_size
-            ):
-                raise _too_big("message", self._message_size + len(payload), max_message_size)
         self._deliver_message(opcode, payload, fin, frames)
 
     def _deliver_message(self, opcode: int, payload: bytes, fin: bool, frames: list[Frame]) -> None:
@@ -679,6 +738,42 @@ class WebSocket:
             self._recv_opcode = 0
             self._message_size = 0
             self._parts = []
+
+
+#: ``decode_message(opcode, payload, rsv, max_size) -> bytes``: what the lean decode path
+#: calls for a whole message in one frame; see ``_message_decoder``.
+MessageDecoder: TypeAlias = Callable[[int, bytes, int, "int | None"], bytes]
+
+
+def _message_decoder(extension: Extension) -> MessageDecoder:
+    """The single extension's hook for a whole message in one frame.
+
+    An extension may define ``decode_message(opcode, payload, rsv, max_size)
+    -> bytes``, equivalent to ``decode_frame(opcode, payload, rsv, True,
+    max_size)`` with every RSV bit consumed, for a FIN text or binary frame
+    that starts no fragmented message and whose RSV bits are within its
+    ``rsv_mask``; ``PerMessageDeflate`` does, to skip per-fragment work.
+    Other extensions get this adapter over ``decode_frame``.
+    """
+    decode_message = getattr(extension, "decode_message", None)
+    if callable(decode_message):
+        return cast(MessageDecoder, decode_message)
+
+    def adapter(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
+        payload, rsv = extension.decode_frame(opcode, payload, rsv, True, max_size)
+        if rsv:
+            raise ProtocolError(
+                f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
+                close_code=1002,
+            )
+        return payload
+
+    return adapter
+
+
+def _untransformed(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
+    """Stands in for the lean path's message decoder when there is no single extension."""
+    return payload
 
 
 def _too_big(what: str, size: int, limit: int) -> ProtocolError:

@@ -347,35 +347,67 @@ class PerMessageDeflate(Extension):
                 return payload, rsv
             if fin:
                 self._receive_state = _IDLE
-        inflater = self._inflater or self._new_inflater()
-        if fin:
-            payload = payload + _TAIL
+        return self._inflate(payload + _TAIL if fin else payload, fin, max_size), rsv
+
+    def decode_message(self, opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
+        """``decode_frame`` for a whole message in one frame: the codec's hot path.
+
+        The codec calls this, when present, for a FIN text or binary frame
+        that starts no fragmented message and carries no RSV bit but RSV1;
+        the result is what ``decode_frame(opcode, payload, rsv, True,
+        max_size)[0]`` returns, minus the fragment bookkeeping, the tuple and
+        one argument (about 0.25 µs of the 0.5 µs this extension adds to
+        zlib per message).
+        """
+        self._receive_state = _IDLE
+        if not rsv:
+            return payload
+        inflater = self._inflater
+        if inflater is None or max_size is None:
+            return self._inflate(payload + _TAIL, True, max_size)
+        # _inflate, inlined for the common case: saves a call per message.
         try:
-            if max_size is None:
-                data: bytes = inflater.decompress(payload)
-            else:
-                # One byte more than allowed tells "too big" from "exactly at the limit".
-                data = inflater.decompress(payload, max_size + 1)
-                if len(data) > max_size:
-                    self._inflater = None
-                    raise ProtocolError(
-                        f"a compressed message inflates past the {max_size} bytes left "
-                        "under the message size limit",
-                        close_code=1009,
-                        reason="message_too_big",
-                    )
+            data: bytes = inflater.decompress(payload + _TAIL, max_size + 1)
         except zlib.error as exc:
+            raise self._corrupt(exc) from exc
+        if len(data) > max_size or inflater.eof or self.server_resets:
+            self._settle(inflater, len(data), True, max_size)
+        return data
+
+    def _inflate(self, payload: bytes, fin: bool, max_size: int | None) -> bytes:
+        """Inflate a frame's payload (``_TAIL`` added on a message's last), up to ``max_size``."""
+        inflater = self._inflater or self._new_inflater()
+        try:
+            # One byte more than allowed tells "too big" from "exactly at the limit";
+            # a max_length of 0 is no limit.
+            data: bytes = inflater.decompress(payload, 0 if max_size is None else max_size + 1)
+        except zlib.error as exc:
+            raise self._corrupt(exc) from exc
+        self._settle(inflater, len(data), fin, max_size)
+        return data
+
+    def _corrupt(self, exc: zlib.error) -> ProtocolError:
+        self._inflater = None
+        return ProtocolError(
+            f"invalid permessage-deflate data: {exc}",
+            close_code=1002,
+            reason="decompression_failed",
+        )
+
+    def _settle(self, inflater: Any, size: int, fin: bool, max_size: int | None) -> None:
+        """After inflating ``size`` bytes: enforce the limit, handle a finished stream or reset."""
+        if max_size is not None and size > max_size:
             self._inflater = None
             raise ProtocolError(
-                f"invalid permessage-deflate data: {exc}",
-                close_code=1002,
-                reason="decompression_failed",
-            ) from exc
+                f"a compressed message inflates past the {max_size} bytes left "
+                "under the message size limit",
+                close_code=1009,
+                reason="message_too_big",
+            )
         if inflater.eof:
             self._finish_stream(inflater, fin)
         elif fin and self.server_resets:
             self._inflater = None
-        return data, rsv
 
     def _finish_stream(self, inflater: Any, fin: bool) -> None:
         """The server ended its DEFLATE stream with a BFINAL block (RFC 7692 7.2.3.4)."""

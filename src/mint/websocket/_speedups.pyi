@@ -1,0 +1,6 @@
+"""Types of the optional C accelerator ``_speedups.c``; see ``_mask.py`` for the contract."""
+
+from typing_extensions import Buffer
+
+def apply_mask(data: Buffer, mask: Buffer, /) -> bytes: ...
+def masked_frame(first_byte: int, key: int, payload: Buffer, /) -> bytes: ...
