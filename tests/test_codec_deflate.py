@@ -10,8 +10,10 @@ of the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -27,7 +29,7 @@ TAIL = b"\x00\x00\xff\xff"
 
 
 def negotiated(**options: bool) -> PerMessageDeflate:
-    return PerMessageDeflate(**options).accept(  # type: ignore[arg-type]
+    return PerMessageDeflate(**options).accept(
         [("server_no_context_takeover", None)] if options.get("server_no_context_takeover") else []
     )
 
@@ -120,12 +122,14 @@ def test_random_reads() -> None:
 
 def test_fragments_mode_delivers_whole_messages_unchanged() -> None:
     data, expected = conversation(Server())
-    ws = WebSocket(extensions=[negotiated()], fragments=True)
-    frames = ws.decode(data)
-    # Only the fragmented message comes in pieces; the rest are whole, fin=True.
-    assert [frame for frame in frames if getattr(frame, "fin", True)] != []
-    assert len(frames) == len(expected) + 2
-    assert frames[: len(expected) - 3] == expected[:-3]
+    frames = WebSocket(extensions=[negotiated()], fragments=True).decode(data)
+    # expected[-3] is the message sent in three frames: it alone comes in pieces.
+    assert frames[:-5] == expected[:-3]
+    pieces = frames[-5:-2]
+    assert all(type(piece) is Text for piece in pieces)
+    assert [piece.fin for piece in pieces] == [False, False, True]  # type: ignore[union-attr]
+    assert Text("".join(piece.data for piece in pieces)) == expected[-3]  # type: ignore[union-attr, misc]
+    assert frames[-2:] == expected[-2:]
 
 
 # -- errors on the fast path keep the frames before them --------------------------------------
@@ -187,6 +191,15 @@ def test_data_after_a_final_deflate_block_is_1002() -> None:
 # -- decode_message is decode_frame for a whole message ------------------------------------------
 
 
+def outcome(decode: Callable[..., object], *args: object) -> object:
+    """The decoded bytes, or the close code and reason of the ProtocolError raised."""
+    try:
+        result = decode(*args)
+    except ProtocolError as exc:
+        return (exc.close_code, exc.reason)
+    return result[0] if isinstance(result, tuple) else result
+
+
 @pytest.mark.parametrize("resets", [False, True])
 @pytest.mark.parametrize("limit", [None, 10**6, 5000])
 def test_decode_message_matches_decode_frame(resets: bool, limit: int | None) -> None:
@@ -197,19 +210,13 @@ def test_decode_message_matches_decode_frame(resets: bool, limit: int | None) ->
     for size in (0, 10, 3000, 5000, 5001, 20_000):
         message = rng.randbytes(size // 2) + b"a" * (size - size // 2)
         payload = server.compress(message)
-        outcomes = []
-        for decode in (
-            lambda: by_frame.decode_frame(BINARY, payload, RSV1, True, limit)[0],
-            lambda: by_message.decode_message(BINARY, payload, RSV1, limit),
-        ):
-            try:
-                outcomes.append(decode())
-            except ProtocolError as exc:
-                outcomes.append((exc.close_code, exc.reason))
-        assert outcomes[0] == outcomes[1]
-        if isinstance(outcomes[0], tuple):
+        framed = outcome(by_frame.decode_frame, BINARY, payload, RSV1, True, limit)
+        whole = outcome(by_message.decode_message, BINARY, payload, RSV1, limit)
+        assert framed == whole
+        if isinstance(whole, tuple):
+            assert limit is not None and size > limit
             return  # both failed alike; a failed stream is not continued
-        assert outcomes[0] == message
+        assert whole == message
 
 
 def test_decode_message_passes_uncompressed_payloads() -> None:
@@ -287,3 +294,18 @@ def test_decode_message_raw_exception_is_1002_with_earlier_frames() -> None:
     assert info.value.close_code == 1002
     assert info.value.frames == [Ping(b"p")]
     assert "x-log" in str(info.value)
+
+
+def test_fast_path_frames_are_ordinary_frozen_dataclasses() -> None:
+    server = Server()
+    data = server.message(TEXT, b"hi") + server.message(BINARY, b"\x00")
+    text, binary = WebSocket(extensions=[negotiated()]).decode(data)
+    assert type(text) is Text and type(binary) is Binary
+    assert hash(text) == hash(Text("hi")) and hash(binary) == hash(Binary(b"\x00"))
+    match text:
+        case Text(data="hi", fin=True):
+            pass
+        case _:
+            pytest.fail(f"{text!r} does not match Text('hi')")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        text.data = "changed"  # type: ignore[misc]

@@ -190,3 +190,20 @@ def test_c_is_chosen_when_compiled(no_speedups: str | None) -> None:
     if _mask.c_mask is None:
         pytest.skip("_speedups not compiled")
     assert chosen_in_subprocess(no_speedups) == "True mint.websocket._speedups"
+
+
+def test_missing_extension_falls_back_to_pure_python() -> None:
+    """As after an install where the optional C build failed."""
+    code = (
+        "import sys; sys.modules['mint.websocket._speedups'] = None\n"
+        "from mint.websocket import _mask, codec\n"
+        "assert _mask.c_mask is None and not _mask.SPEEDUPS\n"
+        "assert codec.masked_frame is _mask.python_masked_frame\n"
+        "ws = codec.WebSocket()\n"
+        "print(len(ws.encode(codec.Binary(b'x' * 70000))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(70000 + 14)

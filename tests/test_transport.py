@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import threading
@@ -11,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 import trustme
 from hypercorn.asyncio import serve
@@ -472,3 +476,90 @@ def test_alpn_http1_only_stays_on_http1(h2_tls_port: int, tls_ca_file: Path) -> 
         assert conn.alpn_protocol == "http/1.1"
         assert conn.version == "HTTP/1.1"
         assert collect(conn, conn.request("GET", "/"))[2] == b"hello over HTTP/1.1"
+
+
+# -- nothing received is lost when the connection breaks --------------------------------
+
+
+def test_stream_on_a_closed_connection_keeps_pending_events(http_port: int) -> None:
+    conn = http.connect("http", "127.0.0.1", http_port, timeout=5)
+    ref = Ref()
+    # Only connect() fills the pending list (events met while it awaits HTTP/2
+    # SETTINGS), and today's cores emit none before a request exists, so the
+    # test puts one there itself.
+    conn._pending.append(Data(ref, b"kept"))
+    conn.close()
+    with pytest.raises(TransportError) as info:
+        conn.stream(b"late bytes")
+    assert info.value.reason == "closed"
+    assert conn.recv(timeout=1) == [Data(ref, b"kept")]
+
+
+def _h2_peer_answering_after(listener: socket.socket, client_shut: threading.Event) -> None:
+    """An HTTP/2 server that answers stream 1 with a PING ahead of the response.
+
+    The PING forces the client to write an ACK while handling the very bytes
+    that carry the response; the test has shut the client's write side by
+    then, so that write fails.
+    """
+    sock, _ = listener.accept()
+    sock.settimeout(SERVER_SOCKET_TIMEOUT)
+    with sock:
+        peer = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        peer.initiate_connection()
+        sock.sendall(peer.data_to_send())
+        stream_id = 0
+        while not stream_id:
+            data = sock.recv(65536)
+            if not data:
+                return
+            for event in peer.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    stream_id = event.stream_id or 0
+            sock.sendall(peer.data_to_send())
+        client_shut.wait(SERVER_SOCKET_TIMEOUT)
+        peer.ping(b"mintping")
+        peer.send_headers(stream_id, [(":status", "200")])
+        peer.send_data(stream_id, b"hi", end_stream=True)
+        sock.sendall(peer.data_to_send())
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):  # until the client closes
+                pass
+
+
+@pytest.mark.parametrize("reader", ["recv", "stream"])
+def test_failed_answer_write_keeps_the_events_and_reports_later(reader: str) -> None:
+    client_shut = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(SERVER_SOCKET_TIMEOUT)
+        peer = threading.Thread(target=_h2_peer_answering_after, args=(listener, client_shut))
+        peer.start()
+        try:
+            port = listener.getsockname()[1]
+            with http.connect("http", "127.0.0.1", port, protocols=("http2",), timeout=5) as conn:
+                ref = conn.request("GET", "/")
+                conn.socket.shutdown(socket.SHUT_WR)  # every later write fails: EPIPE
+                client_shut.set()
+                events: list[Event] = []
+                conn.socket.settimeout(5)
+                while Done(ref) not in events:
+                    if reader == "recv":
+                        events += conn.recv(timeout=5)
+                    else:
+                        events += conn.stream(conn.socket.recv(65536))
+                assert events[0] == Status(ref, 200)
+                assert events[-2:] == [Data(ref, b"hi"), Done(ref)]
+                assert not conn.open
+                with pytest.raises(TransportError) as info:
+                    conn.request("GET", "/again")
+                assert info.value.reason == "closed"
+                assert "writing to the server" in str(info.value)
+                with pytest.raises(TransportError) as info:
+                    conn.ping()
+                assert info.value.reason == "closed"
+                with pytest.raises(TransportError) as info:
+                    conn.recv(timeout=5)  # nothing left: the write failure, or the EOF after it
+                assert info.value.reason == "closed"
+        finally:
+            client_shut.set()
+            peer.join(SERVER_SOCKET_TIMEOUT)

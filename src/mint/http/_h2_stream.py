@@ -33,6 +33,12 @@ class StreamState:
     status: int | None = None
     #: Extended CONNECT answered with a non-2xx status: no tunnel, nothing to send.
     refused: bool = False
+    #: The final response head arrived without content-length: plain DATA frames
+    #: may bypass h2 (h2 would only count them; see ``mint.http._h2_data``).
+    data_fast_path: bool = False
+    #: Bytes of DATA taken by that fast path and not yet given back to the
+    #: server with a stream WINDOW_UPDATE (h2 never saw them).
+    unacknowledged: int = 0
 
     def queue(self, data: bytes) -> None:
         if data:

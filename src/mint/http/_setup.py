@@ -169,7 +169,7 @@ def extended_connect_enabled(core: HTTPCore) -> bool:
 
 
 def server_settings(core: HTTPCore) -> dict[str, int]:
-    """A copy of the server's HTTP/2 SETTINGS, so callers cannot corrupt the core's; {} on HTTP/1.1."""
+    """A copy of the server's HTTP/2 SETTINGS (callers cannot alter the core's); {} on HTTP/1.1."""
     settings: dict[str, int] = dict(getattr(core, "server_settings", {}))
     return settings
 

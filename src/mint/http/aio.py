@@ -50,10 +50,21 @@ import ssl
 import sys
 from collections.abc import Awaitable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from mint.errors import HTTPError, MintError, TransportError
-from mint.http._setup import make_core, plan_connect, tls_context, transport_error, use_http2
+from mint.errors import MintError, TransportError
+from mint.http._setup import (
+    awaiting_server_settings,
+    connection_spent,
+    extended_connect_enabled,
+    http2_method,
+    make_core,
+    plan_connect,
+    server_settings,
+    tls_context,
+    transport_error,
+    use_http2,
+)
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
 
@@ -193,7 +204,7 @@ class AsyncConnection:
         without losing the connection: ``HTTPError(reason="not_supported")``.
         """
         self._check_open()
-        self._http2_method("cancel_request")(ref)
+        http2_method(self._core, "cancel_request")(ref)
         self._write()
 
     async def drain(self) -> None:
@@ -270,23 +281,22 @@ class AsyncConnection:
 
     @property
     def extended_connect_enabled(self) -> bool:
-        return bool(getattr(self._core, "extended_connect_enabled", False))
+        return extended_connect_enabled(self._core)
 
     @property
     def server_settings(self) -> dict[str, int]:
-        settings: dict[str, int] = dict(getattr(self._core, "server_settings", {}))
-        return settings
+        return server_settings(self._core)
 
     def ping(self) -> Ref:
         """Send an HTTP/2 PING; its answer arrives as ``Pong(ref)`` from ``recv``."""
         self._check_open()
-        ref: Ref = self._http2_method("ping")()
+        ref: Ref = http2_method(self._core, "ping")()
         self._write()
         return ref
 
     def send_window(self, ref: Ref) -> int:
         """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
-        window: int = self._http2_method("send_window")(ref)
+        window: int = http2_method(self._core, "send_window")(ref)
         return window
 
     # -- closing -----------------------------------------------------------
@@ -337,7 +347,7 @@ class AsyncConnection:
         """
         try:
             self._write()
-            while not getattr(self._core, "remote_settings_received", True):
+            while awaiting_server_settings(self._core):
                 data = await self._read(deadline)
                 self._pending.extend(self._feed(data))
                 if not data:
@@ -348,14 +358,6 @@ class AsyncConnection:
         except BaseException:
             await self.close()
             raise
-
-    def _http2_method(self, name: str) -> Any:
-        method = getattr(self._core, name, None)
-        if method is None:
-            raise HTTPError(
-                f"{name}() needs HTTP/2; this connection is {self.version}", reason="not_supported"
-            )
-        return method
 
     def _check_open(self) -> None:
         if self._closed:
@@ -368,9 +370,7 @@ class AsyncConnection:
         else:
             # The events are the caller's even when the answer cannot be sent.
             self._write(strict=False)
-            if not self._core.open and self._core.version == "HTTP/1.1":
-                # An HTTP/1.1 core that stopped being open can do nothing more
-                # (Connection: close, a protocol error): free the socket now.
+            if connection_spent(self._core):
                 self._close_transport()
         return events
 

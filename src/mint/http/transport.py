@@ -221,7 +221,7 @@ class Connection:
         try:
             self._core.close()
             leftover = self._core.data_to_send()
-            if leftover:
+            if leftover and self._write_error is None:
                 self._socket.settimeout(self._write_timeout)
                 self._socket.sendall(leftover)
         except (OSError, MintError):
@@ -278,10 +278,8 @@ class Connection:
         self._check_socket()
 
     def _raise_write_error(self) -> None:
-        """Raise the deferred write failure, as a fresh exception each time it is reported."""
         if self._write_error is not None:
-            error = self._write_error
-            raise TransportError(str(error), reason=error.reason) from error
+            raise _reported(self._write_error)
 
     def _feed(self, data: bytes) -> list[Event]:
         """Hand ``data`` to the core and write its answer.
@@ -303,14 +301,14 @@ class Connection:
 
         Waiting for more would be pointless; the server will never see our answers.
         """
+        assert self._write_error is not None
         try:
             return self._read(time.monotonic())
         except TransportError as exc:
             if exc.reason != "timeout":
                 raise
         self._close_socket()
-        self._raise_write_error()
-        raise AssertionError("unreachable: only called after a write failure")
+        raise _reported(self._write_error)
 
     def _read(self, deadline: float | None) -> bytes:
         """One socket read bounded by ``deadline``; ``b""`` on EOF."""
@@ -402,11 +400,15 @@ def connect(
             tls_sock = context.wrap_socket(sock, server_hostname=server_hostname or plan.host)
             sock = tls_sock
             alpn = tls_sock.selected_alpn_protocol()
-        http2 = use_http2(scheme, plan.offered, alpn)
-        core = make_core(http2, scheme, plan.host, plan.port)
     except (OSError, ValueError) as exc:
         sock.close()
         raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    http2 = use_http2(scheme, plan.offered, alpn)
+    try:
+        core = make_core(http2, scheme, plan.host, plan.port)
     except BaseException:
         sock.close()
         raise
@@ -423,6 +425,13 @@ def connect(
     if http2:
         conn._await_server_settings(deadline)
     return conn
+
+
+def _reported(error: TransportError) -> TransportError:
+    """A fresh copy of a deferred error: re-raising one instance would pile up tracebacks."""
+    copy = TransportError(str(error), reason=error.reason)
+    copy.__cause__ = error
+    return copy
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -2,9 +2,18 @@
 
 ``Text`` and ``Binary`` are frozen slotted dataclasses, so their generated
 ``__init__`` is a Python function that stores each field through
-``object.__setattr__``: about 300 ns, half the cost of decoding a small
-frame.  Writing the two slots through their member descriptors costs about
-180 ns.  The decoder uses this on its small-frame fast path only.
+``object.__setattr__``.  Per frame, on CPython 3.11 (a 100-byte Binary):
+
+* ``Binary(data)`` or ``Binary(data, True)``: about 315 ns;
+* ``object.__new__(Binary)`` then ``object.__setattr__`` for each field:
+  about 245 ns (each call goes through the generic attribute lookup);
+* ``object.__new__(Binary)`` then each slot's member descriptor ``__set__``
+  (what this module provides): about 185 ns.
+
+The last is the fastest clean way in pure Python: no private attribute, no
+copy of the class's internals, and the objects are the very same frozen,
+hashable, ``match``-able dataclass instances (the descriptors are the ones
+the class itself uses).  The decoder uses it on its hot paths only.
 
 The shortcut is only valid while the frames keep exactly the fields ``data``
 and ``fin`` stored in slots; that is checked here at import, and when it does
