@@ -79,3 +79,24 @@ class Extension(abc.ABC):
         more.  Other failures raise ``ProtocolError`` with 1002 or 1007.
         """
         return payload, rsv
+
+    def decode_message(self, opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
+        """Decode a whole message that came in one frame; the codec's hot path.
+
+        When this is the only negotiated extension, the codec calls it for a
+        FIN text or binary frame that starts no fragmented message and whose
+        RSV bits are within ``rsv_mask``.  It must return what
+        ``decode_frame(opcode, payload, rsv, True, max_size)`` would, with every
+        RSV bit consumed.  This default does exactly that; an extension may
+        override it to skip per-fragment bookkeeping (``PerMessageDeflate`` does).
+        """
+        payload, rsv = self.decode_frame(opcode, payload, rsv, True, max_size)
+        if rsv:
+            # Imported here: mint.errors imports the frames, which import nothing of ours.
+            from mint.errors import ProtocolError
+
+            raise ProtocolError(
+                f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
+                close_code=1002,
+            )
+        return payload
