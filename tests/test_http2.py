@@ -16,7 +16,7 @@ import h2.errors
 import h2.events
 import h2.settings
 import pytest
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import DataFrame, GoAwayFrame, WindowUpdateFrame
 
 from mint.errors import HTTPError, TransportError
 from mint.http.events import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
@@ -606,3 +606,356 @@ def test_close_sends_goaway() -> None:
     assert info.value.reason == "closed"
     with pytest.raises(HTTPError):
         core.ping()
+
+
+# -- DATA fast path and flow control kept by the core --------------------------------------
+
+
+def tunnel(core: HTTP2Core, peer: ServerPeer, path: str = "/ws") -> tuple[Ref, int]:
+    """Open an RFC 8441 tunnel answered 200; return its ref and stream id."""
+    ref = core.request("CONNECT", path, [], protocol="websocket")
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    peer.respond(request.stream_id, 200)
+    assert peer.push() == [Status(ref, 200), Headers(ref, [])]
+    return ref, request.stream_id
+
+
+def data_frame(stream_id: int, payload: bytes, *flags: str) -> bytes:
+    frame = DataFrame(stream_id, payload)
+    for flag in flags:
+        frame.flags.add(flag)
+    return bytes(frame.serialize())
+
+
+def joined_data(events: list[Event], ref: Ref) -> bytes:
+    return b"".join(e.data for e in events if isinstance(e, Data) and e.ref is ref)
+
+
+def test_interleaved_data_of_several_streams_in_one_read() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    first, first_id = tunnel(core, peer, "/a")
+    second, second_id = tunnel(core, peer, "/b")
+    for i in range(4):
+        peer.h2.send_data(first_id, b"a%d" % i)
+        peer.h2.send_data(second_id, b"b%d" % i)
+    events = peer.push()
+    assert events == [
+        Data(ref, prefix + b"%d" % i)
+        for i in range(4)
+        for ref, prefix in ((first, b"a"), (second, b"b"))
+    ]
+    assert all(type(e.data) is bytes for e in events if isinstance(e, Data))
+    # The server's h2 accepts whatever the client queued meanwhile.
+    assert not of(peer.pull(), h2.events.ConnectionTerminated)
+
+
+@pytest.mark.parametrize("piece", [1, 5, 9, 10, 1000, 16_393])
+def test_frames_split_across_reads_give_the_same_events(piece: int) -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    payloads = [bytes([i]) * size for i, size in enumerate([1, 16_384, 0, 300, 7])]
+    for payload in payloads:
+        peer.h2.send_data(stream_id, payload)
+    peer.h2.send_data(stream_id, b"last", end_stream=True)
+    wire = peer.h2.data_to_send()
+    events: list[Event] = []
+    for offset in range(0, len(wire), piece):
+        events.extend(core.receive_data(wire[offset : offset + piece]))
+    assert joined_data(events, ref) == b"".join(payloads) + b"last"
+    assert events[-1] == Done(ref)
+    assert not any(isinstance(e, Error) for e in events)
+
+
+def test_padded_data_goes_through_h2_and_keeps_the_window_flowing() -> None:
+    core = HTTP2Core("example.test", "https", initial_window_size=65_535)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    received = bytearray()
+    sent = 0
+    for round_number in range(60):  # about 15 times the window, padded and plain mixed
+        room = min(peer.h2.local_flow_control_window(stream_id), 16_384)
+        assert room > 300, f"stalled after {sent} bytes"
+        size = room - 256
+        peer.h2.send_data(stream_id, b"p" * size, pad_length=200 if round_number % 2 else None)
+        sent += size
+        received += joined_data(peer.push(), ref)
+        assert not of(peer.pull(), h2.events.ConnectionTerminated)
+    assert received == b"p" * sent
+
+
+def test_end_stream_data_gives_data_then_done() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.send_data(stream_id, b"fast")
+    peer.h2.send_data(stream_id, b"bye", end_stream=True)
+    assert peer.push() == [Data(ref, b"fast"), Data(ref, b"bye"), Done(ref)]
+    core.stream_request_body(ref, EOF)
+    assert of(peer.pull(), h2.events.StreamEnded)
+    assert core.open
+
+
+def test_window_updates_are_batched_and_keep_more_than_a_window_flowing() -> None:
+    core, peer = handshake(enable_connect_protocol=1)  # client windows: 1 MiB
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.increment_flow_control_window(1 << 24)
+    total = 5 * (1 << 20) + 777
+    received = bytearray()
+    updates: list[h2.events.WindowUpdated] = []
+    frames = 0
+    sent = 0
+    while sent < total:
+        room = min(peer.h2.local_flow_control_window(stream_id), 16_384, total - sent)
+        assert room > 0, f"stalled after {sent} bytes"
+        peer.h2.send_data(stream_id, b"w" * room)
+        frames += 1
+        sent += room
+        received += joined_data(peer.push(), ref)
+        updates += of(peer.pull(), h2.events.WindowUpdated)
+    assert len(received) == total
+    connection_updates = [u.delta for u in updates if u.stream_id == 0]
+    stream_updates = [u.delta for u in updates if u.stream_id == stream_id]
+    # One update per half window (512 KiB) on each, not one per frame.
+    assert frames > 300
+    assert 8 <= len(connection_updates) <= 11
+    assert 8 <= len(stream_updates) <= 11
+    assert all(delta >= 1 << 19 for delta in connection_updates + stream_updates)
+
+
+def assert_failed_with_flow_control_error(
+    core: HTTP2Core, peer: ServerPeer, events: list[Event]
+) -> None:
+    assert events and all(isinstance(e, Error) for e in events)
+    assert all(isinstance(e.error, HTTPError) for e in events if isinstance(e, Error))
+    assert all(e.error.reason == "protocol_error" for e in events if isinstance(e, Error))
+    assert not core.open
+    (goaway,) = of(peer.h2.receive_data(core.data_to_send()), h2.events.ConnectionTerminated)
+    assert goaway.error_code == h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
+    assert core.receive_data(b"\x00" * 20) == []
+
+
+def test_data_beyond_the_stream_window_is_a_connection_error() -> None:
+    core = HTTP2Core("example.test", "https", initial_window_size=1000)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    other = core.request("GET", "/other", [])
+    peer.pull()
+    # 400 bytes leave 600 (more than half: no update yet); 601 more do not fit.
+    events = core.receive_data(
+        data_frame(stream_id, b"x" * 400) + data_frame(stream_id, b"y" * 601)
+    )
+    assert events[0] == Data(ref, b"x" * 400)
+    assert {e.ref for e in events[1:]} == {ref, other}
+    assert_failed_with_flow_control_error(core, peer, events[1:])
+
+
+def test_end_stream_data_beyond_the_real_window_is_caught_though_h2_would_accept_it() -> None:
+    core = HTTP2Core("example.test", "https", initial_window_size=1000)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    # 400 bytes through the fast path (no update yet: below half the window),
+    # then 700 with END_STREAM: h2 alone sees 1000 bytes of room, the real room is 600.
+    events = core.receive_data(data_frame(stream_id, b"x" * 400))
+    assert events == [Data(ref, b"x" * 400)]
+    events = core.receive_data(data_frame(stream_id, b"y" * 700, "END_STREAM"))
+    assert_failed_with_flow_control_error(core, peer, events)
+
+
+def test_padded_data_beyond_the_stream_window_is_a_connection_error() -> None:
+    core = HTTP2Core("example.test", "https", initial_window_size=1000)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    frame = DataFrame(stream_id, b"p" * 990)
+    frame.flags.add("PADDED")
+    frame.pad_length = 10  # 1 + 990 + 10 = 1001 flow-controlled bytes
+    events = core.receive_data(bytes(frame.serialize()))
+    assert [e.ref for e in events if isinstance(e, Error)] == [ref]
+    assert_failed_with_flow_control_error(core, peer, events)
+
+
+def test_data_on_a_cancelled_stream_is_refused_without_events() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    core.cancel_request(ref)
+    peer.pull()
+    assert core.receive_data(data_frame(stream_id, b"late" * 100)) == []
+    assert core.open
+    # h2 answered with RST_STREAM and the connection still works.
+    other, other_id = tunnel(core, peer, "/other")
+    peer.h2.send_data(other_id, b"still fine")
+    assert peer.push() == [Data(other, b"still fine")]
+
+
+def test_data_on_an_idle_stream_is_a_connection_error() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, _ = tunnel(core, peer)
+    events = core.receive_data(data_frame(99, b"who?"))
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert isinstance(events[0].error, HTTPError)
+    assert not core.open
+
+
+def test_data_before_the_response_head_goes_through_h2() -> None:
+    core, peer = handshake()
+    ref = core.request("GET", "/", [])
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    events = core.receive_data(data_frame(request.stream_id, b"too early"))
+    assert events and all(isinstance(e, Error) and e.ref is ref for e in events)
+    assert not core.open
+
+
+def test_content_length_is_still_checked() -> None:
+    core, peer = handshake()
+    ref = core.request("GET", "/", [])
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    peer.h2.send_headers(request.stream_id, [(b":status", b"200"), (b"content-length", b"3")])
+    assert peer.push() == [Status(ref, 200), Headers(ref, [("content-length", "3")])]
+    events = core.receive_data(data_frame(request.stream_id, b"four"))
+    assert events and all(isinstance(e, Error) and e.ref is ref for e in events)
+
+
+# -- sending: DATA frames built by the core, send windows kept by the core -----------------
+
+
+def test_last_chunk_and_end_stream_share_one_frame() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, _ = tunnel(core, peer)
+    core.stream_request_body(ref, b"close frame", end_stream=True)
+    events = peer.pull()
+    (data,) = of(events, h2.events.DataReceived)
+    assert data.data == b"close frame"
+    assert data.stream_ended is not None
+
+
+def test_body_sent_before_headers_are_written_follows_them() -> None:
+    core, peer = handshake()
+    first = core.request("POST", "/a", [], STREAM)
+    core.stream_request_body(first, b"one")
+    second = core.request("POST", "/b", [], b"two")
+    core.stream_request_body(first, b"three", end_stream=True)
+    events = peer.pull()  # the server's h2 refuses DATA before HEADERS
+    assert received_body(events, 1) == b"onethree"
+    assert received_body(events, 3) == b"two"
+    assert len(of(events, h2.events.StreamEnded)) == 2
+    assert core.send_window(first) == 0 and second
+
+
+def test_zero_stream_window_update_resets_only_that_stream() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    other, _ = tunnel(core, peer, "/other")
+    frame = WindowUpdateFrame(stream_id)
+    frame.window_increment = 0
+    events = core.receive_data(bytes(frame.serialize()))
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert events[0].error.reason == "protocol_error"
+    assert core.open
+    (reset,) = of(peer.pull(), h2.events.StreamReset)
+    assert reset.stream_id == stream_id
+    assert reset.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    core.stream_request_body(other, b"other still works")
+    assert received_body(peer.pull(), 3) == b"other still works"
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "increment", "code"),
+    [
+        (0, 0, h2.errors.ErrorCodes.PROTOCOL_ERROR),
+        (0, (1 << 31) - 1, h2.errors.ErrorCodes.FLOW_CONTROL_ERROR),
+        (1, (1 << 31) - 1, h2.errors.ErrorCodes.FLOW_CONTROL_ERROR),
+    ],
+)
+def test_bad_window_updates(stream_id: int, increment: int, code: h2.errors.ErrorCodes) -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, _ = tunnel(core, peer)
+    frame = WindowUpdateFrame(stream_id)
+    frame.window_increment = increment
+    events = core.receive_data(bytes(frame.serialize()))
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert events[0].error.reason == "protocol_error"
+    server_events = peer.pull()
+    if stream_id == 0:
+        assert not core.open
+        (goaway,) = of(server_events, h2.events.ConnectionTerminated)
+        assert goaway.error_code == code
+    else:
+        assert core.open
+        (reset,) = of(server_events, h2.events.StreamReset)
+        assert reset.error_code == code
+
+
+def test_window_update_for_a_closed_stream_is_ignored() -> None:
+    core, peer = handshake()
+    ref = core.request("GET", "/", [])
+    peer.pull()
+    peer.respond(1, end=True)
+    assert peer.push()[-1] == Done(ref)
+    frame = WindowUpdateFrame(1)
+    frame.window_increment = 100
+    assert core.receive_data(bytes(frame.serialize())) == []
+    assert core.open
+
+
+def test_settings_lowering_initial_window_can_make_the_send_window_negative() -> None:
+    core, peer = handshake(initial_window_size=1000)
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"x" * 1500)
+    assert len(received_body(peer.pull(), 1)) == 1000
+    peer.h2.update_settings({Codes.INITIAL_WINDOW_SIZE: 500})  # window: 0 - 500
+    peer.push()
+    peer.pull()
+    peer.h2.increment_flow_control_window(600, stream_id=1)  # window: 100
+    peer.push()
+    assert len(received_body(peer.pull(), 1)) == 100
+    assert core.send_window(ref) == 0
+
+
+def test_settings_pushing_a_stream_window_past_the_limit_is_a_connection_error() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.increment_flow_control_window((1 << 31) - 1 - 65_535, stream_id=stream_id)
+    assert peer.push() == []
+    peer.h2.update_settings({Codes.INITIAL_WINDOW_SIZE: 70_000})
+    events = peer.push()
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert not core.open
+
+
+def test_bad_window_update_after_the_response_ends_only_the_upload() -> None:
+    core, peer = handshake(initial_window_size=1 << 20)
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"x" * 70_000)  # 4,465 bytes wait for window
+    peer.pull()
+    peer.respond(1, end=True)
+    assert peer.push() == [Status(ref, 200), Headers(ref, []), Done(ref)]
+    frame = WindowUpdateFrame(1)
+    frame.window_increment = 0
+    assert core.receive_data(bytes(frame.serialize())) == []
+    assert core.open
+    with pytest.raises(HTTPError) as info:
+        core.stream_request_body(ref, b"more")
+    assert info.value.reason == "unknown_ref"
+
+
+@pytest.mark.parametrize("cut", [2, 5, 8])
+def test_oversized_frame_header_cut_across_reads_fails_the_connection(cut: int) -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.send_data(stream_id, b"kept")
+    oversized = b"\x00\xff\xff\x00\x00" + stream_id.to_bytes(4, "big")  # 65,535 > 16,384
+    assert core.receive_data(peer.h2.data_to_send() + oversized[:cut]) == [Data(ref, b"kept")]
+    events = core.receive_data(oversized[cut:] + b"x" * 100)
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert events[0].error.reason == "protocol_error"
+    assert not core.open

@@ -89,7 +89,7 @@ class FrameSplitter:
             frames.append((frame_type, flags, stream_id & 0x7FFFFFFF, data, offset, end))
             offset = end
         if offset < size:
-            self._partial += data[offset:]
+            self._partial += memoryview(data)[offset:]
         return frames
 
     def _complete_partial(self, data: bytes, max_frame_size: int, frames: list[Frame]) -> int:
@@ -102,7 +102,7 @@ class FrameSplitter:
         taken = 0
         if len(partial) < FRAME_HEADER_SIZE:
             taken = min(FRAME_HEADER_SIZE - len(partial), len(data))
-            partial += data[:taken]
+            partial += memoryview(data)[:taken]
             if len(partial) < FRAME_HEADER_SIZE:
                 return -1
         high, low, frame_type, flags, stream_id = _HEADER.unpack_from(partial)
@@ -111,11 +111,11 @@ class FrameSplitter:
             self.oversized = length
             partial.clear()
             return -1
-        missing = FRAME_HEADER_SIZE + length - len(partial)
+        missing: int = FRAME_HEADER_SIZE + length - len(partial)
         if missing > len(data) - taken:
-            partial += data[taken:]
+            partial += memoryview(data)[taken:]
             return -1
-        partial += data[taken : taken + missing]
+        partial += memoryview(data)[taken : taken + missing]
         frame = bytes(partial)
         partial.clear()
         frames.append((frame_type, flags, stream_id & 0x7FFFFFFF, frame, 0, len(frame)))

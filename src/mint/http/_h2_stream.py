@@ -36,6 +36,9 @@ class StreamState:
     #: The final response head arrived without content-length: plain DATA frames
     #: may bypass h2 (h2 would only count them; see ``mint.http._h2_data``).
     data_fast_path: bool = False
+    #: Bytes we may send before the server's next WINDOW_UPDATE for this stream
+    #: (RFC 9113 section 6.9); the core, not h2, keeps the send windows.
+    send_window: int = 0
     #: Bytes of DATA taken by that fast path and not yet given back to the
     #: server with a stream WINDOW_UPDATE (h2 never saw them).
     unacknowledged: int = 0
@@ -45,8 +48,8 @@ class StreamState:
             self.pending.append(memoryview(data))
             self.pending_bytes += len(data)
 
-    def take(self, limit: int) -> bytes:
-        """Remove and return up to ``limit`` bytes from the front of the queue."""
+    def take(self, limit: int) -> memoryview:
+        """Remove and return up to ``limit`` bytes from the front of the queue, uncopied."""
         head = self.pending[0]
         if len(head) <= limit:
             self.pending.popleft()
@@ -55,7 +58,7 @@ class StreamState:
             chunk = head[:limit]
             self.pending[0] = head[limit:]
         self.pending_bytes -= len(chunk)
-        return chunk.tobytes()
+        return chunk
 
     def discard_pending(self) -> None:
         self.pending.clear()

@@ -10,6 +10,9 @@ what a process-less client needs on top of it:
   ``receive_data``; the caller only has to keep reading;
 * received data acknowledged as soon as it is handed over, so the server's
   windows refill without the caller doing anything;
+* plain DATA frames on open streams taken without h2 (``_h2_data`` explains
+  how h2's flow-control view stays right): they are most of a WebSocket's
+  traffic, and h2's per-frame cost dominated a client's CPU;
 * the checks h2 leaves to its user: SETTINGS_ENABLE_CONNECT_PROTOCOL before a
   ``:protocol`` request, SETTINGS_MAX_CONCURRENT_STREAMS before a new stream;
 * GOAWAY handled per RFC 9113 section 6.8 (streams the server accepted may
@@ -29,9 +32,26 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+import h2.stream
 
 from mint.errors import HTTPError, MintError, TransportError
-from mint.http._h2_framing import FrameSplitter, GoAway, parse_goaway
+from mint.http._h2_data import (
+    END_STREAM_FLAG,
+    INITIAL_CONNECTION_WINDOW,
+    WINDOW_UPDATE_TYPE,
+    ReceiveCredit,
+    data_frame_header,
+    window_increment,
+)
+from mint.http._h2_framing import (
+    DATA_TYPE,
+    FRAME_HEADER_SIZE,
+    GOAWAY_TYPE,
+    PADDED_FLAG,
+    FrameSplitter,
+    GoAway,
+    parse_goaway,
+)
 from mint.http._h2_stream import StreamState
 from mint.http.core import HTTPCore
 from mint.http.events import (
@@ -59,6 +79,9 @@ _CONNECTION_SPECIFIC_HEADERS = frozenset(
     {"connection", "upgrade", "keep-alive", "transfer-encoding", "proxy-connection"}
 )
 _FORBIDDEN_VALUE_CHARS = frozenset("\r\n\x00")
+#: DATA frames with these flags go through h2: END_STREAM changes stream state,
+#: padding is rare and h2 validates it.
+_SLOW_DATA_FLAGS = END_STREAM_FLAG | PADDED_FLAG
 
 
 class StreamResetError(HTTPError):
@@ -132,6 +155,21 @@ class HTTP2Core(HTTPCore):
                 initial_window_size - self._h2.inbound_flow_control_window
             )
         self._splitter = FrameSplitter()
+        #: What goes on the wire, in order, as pieces joined by data_to_send
+        #: (one copy of each payload).  h2's output is moved here whenever it
+        #: must precede our frames: the preface now, HEADERS in request(), so
+        #: a stream's HEADERS always precede its DATA.
+        self._out: list[bytes | memoryview] = [self._h2.data_to_send()]
+        self._credit = ReceiveCredit(
+            connection_window=self._h2.inbound_flow_control_window,
+            stream_window=initial_window_size,
+            outgoing=self._out,
+        )
+        # Send windows are ours alone (see mint.http._h2_data).
+        self._send_connection_window = INITIAL_CONNECTION_WINDOW
+        self._peer_initial_window = self._h2.remote_settings.initial_window_size
+        #: A WINDOW_UPDATE or SETTINGS arrived: queued writes may fit now.
+        self._room_opened = False
         self._streams: dict[int, StreamState] = {}
         self._stream_ids: dict[Ref, int] = {}
         self._pings: dict[bytes, Ref] = {}
@@ -169,10 +207,7 @@ class HTTP2Core(HTTPCore):
         stream = self._stream_for(ref)
         if stream.pending or stream.local_ended or stream.eof_queued:
             return 0
-        try:
-            return max(0, self._h2.local_flow_control_window(stream.stream_id))
-        except Exception:  # h2 already forgot a stream we still track: nothing can go
-            return 0
+        return max(0, min(stream.send_window, self._send_connection_window))
 
     # -- requests -------------------------------------------------------------------------
 
@@ -226,9 +261,11 @@ class HTTP2Core(HTTPCore):
             raise HTTPError(
                 f"h2 refused the request headers: {exc}", reason="invalid_request"
             ) from exc
+        self._out.append(self._h2.data_to_send())  # before any DATA of this stream
 
         ref = Ref()
         stream = StreamState(ref=ref, stream_id=stream_id, extended_connect=extended_connect)
+        stream.send_window = self._peer_initial_window
         stream.local_ended = end_on_headers
         self._streams[stream_id] = stream
         self._stream_ids[ref] = stream_id
@@ -303,7 +340,13 @@ class HTTP2Core(HTTPCore):
             self._h2.close_connection()
 
     def data_to_send(self) -> bytes:
-        return self._h2.data_to_send()
+        h2_data = self._h2.data_to_send()
+        if not self._out:
+            return h2_data
+        self._out.append(h2_data)
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -314,21 +357,54 @@ class HTTP2Core(HTTPCore):
             return self._fail_all(
                 TransportError("the server closed the connection", reason="closed")
             )
+        if not isinstance(data, bytes):
+            data = bytes(data)
         events: list[Event] = []
         max_size = self._h2.max_inbound_frame_size
-        for frame in self._splitter.feed(data, max_size):
-            goaway = parse_goaway(frame)
-            if goaway is not None:
-                events.extend(self._on_goaway(goaway))
-                continue
-            try:
-                for h2_event in self._h2.receive_data(frame):
-                    events.extend(self._on_h2_event(h2_event))
-            except Exception as exc:
-                self._send_goaway_after_failure()
-                events.extend(self._fail_all(_connection_error(exc)))
-                return events
-            if self._closed:
+        streams = self._streams
+        h2_streams = self._h2.streams
+        for frame_type, flags, stream_id, buffer, start, end in self._splitter.feed(data, max_size):
+            if frame_type == WINDOW_UPDATE_TYPE and end - start == FRAME_HEADER_SIZE + 4:
+                # Ours unless the stream is unknown: h2 knows closed from idle.
+                stream = streams.get(stream_id)
+                if stream_id == 0 or stream is not None:
+                    increment = window_increment(buffer, start + FRAME_HEADER_SIZE)
+                    events.extend(self._on_window_update(stream, increment))
+                    if self._closed:
+                        return events
+                    continue
+            elif frame_type == DATA_TYPE:
+                length = end - start - FRAME_HEADER_SIZE
+                stream = streams.get(stream_id)
+                h2_stream = h2_streams.get(stream_id)
+                if (
+                    not flags & _SLOW_DATA_FLAGS
+                    and stream is not None
+                    and stream.data_fast_path
+                    and not stream.response_finished
+                    and h2_stream is not None
+                ):
+                    if not self._credit.take(
+                        stream,
+                        length,
+                        self._h2.inbound_flow_control_window,
+                        h2_stream.inbound_flow_control_window,
+                    ):
+                        events.extend(self._flow_control_violation(stream_id, length))
+                        return events
+                    if length:
+                        events.append(Data(stream.ref, buffer[start + FRAME_HEADER_SIZE : end]))
+                    continue
+                if not self._slow_data_fits(length, stream, h2_stream):
+                    events.extend(self._flow_control_violation(stream_id, length))
+                    return events
+            frame = buffer if start == 0 and end == len(buffer) else buffer[start:end]
+            if frame_type == GOAWAY_TYPE:
+                goaway = parse_goaway(frame)
+                if goaway is not None:
+                    events.extend(self._on_goaway(goaway))
+                    continue
+            if self._receive_h2_frames(frame, events):
                 return events
         if self._splitter.oversized is not None:
             self._send_goaway_after_failure(h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
@@ -339,8 +415,90 @@ class HTTP2Core(HTTPCore):
             )
             events.extend(self._fail_all(error))
             return events
-        events.extend(self._flush_all())
+        if self._room_opened:
+            self._room_opened = False
+            events.extend(self._flush_all())
         return events
+
+    def _receive_h2_frames(self, frames: bytes, events: list[Event]) -> bool:
+        """Hand whole frames to h2, adding the events they give; True if the connection ended."""
+        try:
+            for h2_event in self._h2.receive_data(frames):
+                events.extend(self._on_h2_event(h2_event))
+        except Exception as exc:
+            self._send_goaway_after_failure()
+            events.extend(self._fail_all(_connection_error(exc)))
+            return True
+        return self._closed
+
+    def _on_window_update(self, stream: StreamState | None, increment: int) -> list[Event]:
+        """Open a send window (RFC 9113 section 6.9); ``stream`` None means the connection's.
+
+        A zero increment or one past 2^31-1 is a connection error on the
+        connection window and a stream error on a stream's.
+        """
+        if stream is None:
+            if increment == 0 or increment > MAX_WINDOW - self._send_connection_window:
+                code = (
+                    h2.errors.ErrorCodes.PROTOCOL_ERROR
+                    if increment == 0
+                    else h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
+                )
+                self._send_goaway_after_failure(code)
+                return self._fail_all(
+                    HTTPError(
+                        f"the server sent a connection WINDOW_UPDATE of {increment} ({code.name})",
+                        reason="protocol_error",
+                    )
+                )
+            self._send_connection_window += increment
+            self._room_opened = True
+            return []
+        if stream.local_ended:
+            return []  # nothing more to send on it: its window no longer matters
+        if increment == 0 or increment > MAX_WINDOW - stream.send_window:
+            code = (
+                h2.errors.ErrorCodes.PROTOCOL_ERROR
+                if increment == 0
+                else h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
+            )
+            self._reset(stream, code)
+            if stream.response_finished:  # Done already went out: only the upload ends
+                stream.discard_pending()
+                stream.local_ended = True
+                self._forget_if_finished(stream)
+                return []
+            error = HTTPError(
+                f"the server sent a stream WINDOW_UPDATE of {increment} ({code.name})",
+                reason="protocol_error",
+            )
+            return self._finish_with_error(stream, error)
+        stream.send_window += increment
+        self._room_opened = True
+        return []
+
+    def _slow_data_fits(
+        self, length: int, stream: StreamState | None, h2_stream: h2.stream.H2Stream | None
+    ) -> bool:
+        """Check a DATA frame bound for h2 against the real windows h2 cannot see.
+
+        h2's windows exceed the real ones by the fast-path bytes not yet given
+        back; h2 checks the frame against its own view afterwards.
+        """
+        if not self._credit.fits_connection(length, self._h2.inbound_flow_control_window):
+            return False
+        if stream is None or not stream.unacknowledged or h2_stream is None:
+            return True
+        return length <= h2_stream.inbound_flow_control_window - stream.unacknowledged
+
+    def _flow_control_violation(self, stream_id: int, length: int) -> list[Event]:
+        self._send_goaway_after_failure(h2.errors.ErrorCodes.FLOW_CONTROL_ERROR)
+        error = HTTPError(
+            f"the server sent {length} bytes of DATA on stream {stream_id},"
+            " more than the flow-control window allows (FLOW_CONTROL_ERROR)",
+            reason="protocol_error",
+        )
+        return self._fail_all(error)
 
     def _on_h2_event(self, event: h2.events.Event) -> list[Event]:
         if isinstance(event, h2.events.DataReceived):
@@ -356,8 +514,11 @@ class HTTP2Core(HTTPCore):
         if isinstance(event, h2.events.PingAckReceived):
             ref = self._pings.pop(bytes(event.ping_data or b""), None)
             return [Pong(ref)] if ref is not None else []
-        if isinstance(event, h2.events.RemoteSettingsChanged):
-            self._on_settings(event)
+        if isinstance(event, h2.events.WindowUpdated):
+            self._room_opened = True
+        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._room_opened = True
+            return self._on_settings(event)
         elif isinstance(event, h2.events.ConnectionTerminated):
             # Only reached if h2 itself produced it; GOAWAY frames are intercepted.
             return self._fail_all(
@@ -370,10 +531,28 @@ class HTTP2Core(HTTPCore):
         # frame), SETTINGS ACK, PRIORITY, ALTSVC and unknown frames need no event.
         return []
 
-    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
+    def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> list[Event]:
         self.remote_settings_received = True
         for code, changed in event.changed_settings.items():
             self.server_settings[_setting_name(int(code))] = int(changed.new_value)
+        changed_window = event.changed_settings.get(h2.settings.SettingCodes.INITIAL_WINDOW_SIZE)
+        if changed_window is None:
+            return []
+        # RFC 9113 section 6.9.2: the change applies to every open stream's window.
+        delta = int(changed_window.new_value) - self._peer_initial_window
+        self._peer_initial_window = int(changed_window.new_value)
+        for stream in self._streams.values():
+            stream.send_window += delta
+            if stream.send_window > MAX_WINDOW:
+                self._send_goaway_after_failure(h2.errors.ErrorCodes.FLOW_CONTROL_ERROR)
+                return self._fail_all(
+                    HTTPError(
+                        "the server's SETTINGS_INITIAL_WINDOW_SIZE pushed a stream window"
+                        " past 2^31-1 (FLOW_CONTROL_ERROR)",
+                        reason="protocol_error",
+                    )
+                )
+        return []
 
     def _on_response(self, stream_id: int, raw_headers: Iterable[Any]) -> list[Event]:
         stream = self._streams.get(stream_id)
@@ -394,6 +573,8 @@ class HTTP2Core(HTTPCore):
                 stream, HTTPError(f"invalid :status {status_text!r}", reason="invalid_response")
             )
         stream.status = int(status_text)
+        # h2 checks DATA against content-length: such responses keep to h2.
+        stream.data_fast_path = not any(name == "content-length" for name, _ in headers)
         events: list[Event] = [Status(stream.ref, stream.status), Headers(stream.ref, headers)]
         if stream.extended_connect and not 200 <= stream.status < 300:
             # A refused tunnel will never carry our bytes; our half is closed
@@ -491,29 +672,59 @@ class HTTP2Core(HTTPCore):
             pass
 
     def _send_next(self, stream: StreamState) -> bool:
-        """Send the next DATA frame (END_STREAM on the last); False if the windows are shut."""
+        """Send the next DATA frame (END_STREAM on the last); False if the windows are shut.
+
+        DATA frames are built here rather than by h2 (h2 spends microseconds per
+        frame on objects and state machines); only END_STREAM goes through h2.
+        """
         if stream.local_ended or self._closed:
             return False
-        try:
-            if not stream.pending:
-                if not stream.eof_queued:
-                    return False
-                self._h2.end_stream(stream.stream_id)
-                stream.local_ended = True
-                return True
-            room = min(
-                self._h2.local_flow_control_window(stream.stream_id),
-                self._h2.max_outbound_frame_size,
-            )
-            if room <= 0:
+        if not stream.pending:
+            if not stream.eof_queued:
                 return False
-            chunk = stream.take(room)
-            last = not stream.pending and stream.eof_queued
-            self._h2.send_data(stream.stream_id, chunk, end_stream=last)
-            stream.local_ended = last
+            self._end_stream(stream, None)
             return True
+        room = min(
+            stream.send_window, self._send_connection_window, self._h2.max_outbound_frame_size
+        )
+        if room <= 0:
+            return False
+        chunk = stream.take(room)
+        size = len(chunk)
+        stream.send_window -= size
+        self._send_connection_window -= size
+        if not stream.pending and stream.eof_queued:
+            self._end_stream(stream, chunk)
+            return True
+        # h2's buffer may hold frames queued since (SETTINGS ACK, PING ACK...):
+        # none has to precede this one.
+        self._out += (data_frame_header(stream.stream_id, size), chunk)
+        return True
+
+    def _end_stream(self, stream: StreamState, last_chunk: memoryview | None) -> None:
+        """Send END_STREAM through h2, so that its stream state follows, with ``last_chunk``.
+
+        h2 queues END_STREAM as an empty DATA frame.  With a last chunk, that
+        frame is taken back out of h2's output and replaced by one DATA frame
+        carrying the chunk and the flag: hypercorn 0.18 fails on a separate
+        empty END_STREAM after a WebSocket Close.
+        """
+        stream_id = stream.stream_id
+        out = self._out
+        out.append(self._h2.data_to_send())
+        try:
+            self._h2.end_stream(stream_id)
         except Exception as exc:
-            raise HTTPError(f"cannot send on stream: {exc}", reason="stream_closed") from exc
+            raise HTTPError(f"cannot end the stream: {exc}", reason="stream_closed") from exc
+        stream.local_ended = True
+        if last_chunk is None:
+            return
+        size = len(last_chunk)
+        h2_frames = self._h2.data_to_send()
+        if h2_frames == data_frame_header(stream_id, 0, END_STREAM_FLAG):
+            out += (data_frame_header(stream_id, size, END_STREAM_FLAG), last_chunk)
+        else:  # not what h2 4 does; keep its frames, after our chunk
+            out += (data_frame_header(stream_id, size), last_chunk, h2_frames)
 
     # -- bookkeeping ----------------------------------------------------------------------
 
