@@ -691,7 +691,8 @@ def test_end_stream_data_gives_data_then_done() -> None:
     ref, stream_id = tunnel(core, peer)
     peer.h2.send_data(stream_id, b"fast")
     peer.h2.send_data(stream_id, b"bye", end_stream=True)
-    assert peer.push() == [Data(ref, b"fast"), Data(ref, b"bye"), Done(ref)]
+    # Adjacent DATA of one stream in one read reach the caller as one chunk.
+    assert peer.push() == [Data(ref, b"fastbye"), Done(ref)]
     core.stream_request_body(ref, EOF)
     assert of(peer.pull(), h2.events.StreamEnded)
     assert core.open
@@ -959,3 +960,15 @@ def test_oversized_frame_header_cut_across_reads_fails_the_connection(cut: int) 
     assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
     assert events[0].error.reason == "protocol_error"
     assert not core.open
+
+
+def test_adjacent_data_is_joined_per_stream_only() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    first, first_id = tunnel(core, peer)
+    second, second_id = tunnel(core, peer)
+    peer.h2.send_data(first_id, b"a")
+    peer.h2.send_data(first_id, b"b")
+    peer.h2.send_data(second_id, b"c")
+    peer.h2.send_data(first_id, b"d")
+    peer.h2.send_data(first_id, b"e")
+    assert peer.push() == [Data(first, b"ab"), Data(second, b"c"), Data(first, b"de")]
