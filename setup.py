@@ -5,7 +5,7 @@ warning: the package then installs without ``mint.websocket._speedups`` and
 masks in pure Python.
 """
 
-from setuptools import Extension, setup
+from setuptools import Extension, setup  # type: ignore[import-untyped, unused-ignore]
 
 setup(
     ext_modules=[

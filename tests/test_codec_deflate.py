@@ -22,10 +22,18 @@ from mint.websocket.codec import WebSocket
 from mint.websocket.extensions import RSV1, PerMessageDeflate
 from mint.websocket.extensions.base import Extension, Params
 from mint.websocket.frames import Binary, Frame, Ping, Text
-from test_codec_frames import server_frame
+from test_codec_frames import MASKINGS, server_frame, use_masking
 
 TEXT, BINARY, CONT, PING = 0x1, 0x2, 0x0, 0x9
 TAIL = b"\x00\x00\xff\xff"
+
+
+@pytest.fixture(autouse=True, params=MASKINGS)
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with the pure-Python and the C speedups (when compiled)."""
+    name: str = request.param
+    use_masking(monkeypatch, name)
+    return name
 
 
 def negotiated(**options: bool) -> PerMessageDeflate:

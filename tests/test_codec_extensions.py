@@ -15,7 +15,7 @@ TEXT, BINARY, PING, CONT = 0x1, 0x2, 0x9, 0x0
 
 @pytest.fixture(autouse=True, params=MASKINGS)
 def masking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs with the pure-Python and the C masking (when compiled)."""
+    """Every test here runs with the pure-Python and the C speedups (when compiled)."""
     name: str = request.param
     use_masking(monkeypatch, name)
     return name

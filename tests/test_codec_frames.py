@@ -81,28 +81,35 @@ def unmask(frame: ClientFrame) -> bytes:
     return xor(frame.payload, frame.mask_key)
 
 
-# -- both masking implementations ----------------------------------------------------------------
+# -- both implementations: pure Python and the C speedups ------------------------------------
 
-#: Parameters naming the two masking implementations; the C one is skipped when not compiled.
+#: Parameters naming the two implementations; the C one is skipped when not compiled.
 MASKINGS = [
-    pytest.param("python", id="python-mask"),
+    pytest.param("python", id="pure-python"),
     pytest.param(
         "c",
-        id="c-mask",
+        id="c-speedups",
         marks=pytest.mark.skipif(_mask.c_masked_frame is None, reason="_speedups not compiled"),
     ),
 ]
 
+#: The C run decoder as the codec loaded it (None when not compiled or MINT_NO_SPEEDUPS=1).
+C_DECODE_RUN = codec.c_decode_run
+
 
 def use_masking(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Make the codec build its frames with the named implementation for one test.
+    """Make the codec encode and decode with the named implementation for one test.
 
     The codec picks one at import (C unless MINT_NO_SPEEDUPS=1); swapping the
-    name it calls runs every encoding test against both in one session.
+    names it calls (``masked_frame`` when encoding, ``c_decode_run`` when a
+    WebSocket is built) runs every codec test against both in one session.
+    Under MINT_NO_SPEEDUPS=1 the "c" run still masks in C but decodes in
+    pure Python: the C decoder was never configured.
     """
     implementation = _mask.c_masked_frame if name == "c" else _mask.python_masked_frame
     assert implementation is not None
     monkeypatch.setattr(codec, "masked_frame", implementation)
+    monkeypatch.setattr(codec, "c_decode_run", C_DECODE_RUN if name == "c" else None)
 
 
 # -- the oracle checked against RFC 6455 section 5.7's examples ---------------------------------

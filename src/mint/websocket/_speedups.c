@@ -1,21 +1,32 @@
 /*
- * Optional C accelerator for client-side masking (RFC 6455 section 5.3).
+ * Optional C accelerator for the codec's two hot loops: client-side masking
+ * (RFC 6455 section 5.3) and decoding runs of simple server frames.
  *
- * Why it exists: masking touches every byte a client sends, and the best
+ * Why masking is here: it touches every byte a client sends, and the best
  * pure-Python trick (bytes.translate over four strided lanes, see _mask.py)
- * runs at about 1 GB/s; a uint64 XOR loop runs at memory speed.  The module
- * is optional: _mask.py falls back to the pure-Python functions, which stay
- * the reference, when this file was not compiled or MINT_NO_SPEEDUPS=1.
+ * runs at about 1 GB/s; a uint64 XOR loop runs at memory speed.
  *
- * Both functions accept any object exporting the buffer protocol (bytes,
- * bytearray, memoryview, array, mmap, ...), contiguous or not, and mask its
- * raw bytes as bytes(memoryview(data)) would give them.  The input buffer is
- * held (bytearray cannot resize) while the GIL is released for large inputs,
- * so another thread can at worst change bytes being read, never free them.
+ * Why decode_run is here: a server streaming small messages costs the
+ * pure-Python decoder a header parse, a frame object and a few attribute
+ * loads per message, about as much as zlib's inflate of a 1 KiB message;
+ * decode_run does that walk in C and leaves every other frame (and every
+ * error) to codec.py.
+ *
+ * The module is optional: codec.py and _mask.py fall back to pure Python,
+ * which stays the reference, when this file was not compiled or
+ * MINT_NO_SPEEDUPS=1.
+ *
+ * The masking functions accept any object exporting the buffer protocol
+ * (bytes, bytearray, memoryview, array, mmap, ...), contiguous or not, and
+ * mask its raw bytes as bytes(memoryview(data)) would give them.  The input
+ * buffer is held (bytearray cannot resize) while the GIL is released for
+ * large inputs, so another thread can at worst change bytes being read,
+ * never free them.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <stdint.h>
 #include <string.h>
@@ -286,17 +297,488 @@ masked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* -- decoding runs of simple frames ------------------------------------------------------ */
+
+#ifdef Py_T_OBJECT_EX
+#define OBJECT_SLOT Py_T_OBJECT_EX
+#else
+#define OBJECT_SLOT T_OBJECT_EX
+#endif
+#ifdef Py_READONLY
+#define SLOT_READONLY Py_READONLY
+#else
+#define SLOT_READONLY READONLY
+#endif
+
+/*
+ * Set by configure_frames: the frame classes, where their `data` and `fin`
+ * slots live, and the exception class that decode_message may raise as is.
+ * Strong references, kept for the life of the process.
+ */
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t data_offset;
+    Py_ssize_t fin_offset;
+} FrameLayout;
+
+static FrameLayout text_layout = {NULL, 0, 0};
+static FrameLayout binary_layout = {NULL, 0, 0};
+static PyObject *protocol_error = NULL;
+
+/*
+ * The offset of the writable object slot `name` of `cls`, read from the
+ * member descriptor the class itself uses to get and set it (so the frames
+ * built here are stored exactly as `descriptor.__set__` would store them).
+ * -1 with TypeError set when `name` is not such a slot of `cls`.
+ */
+static Py_ssize_t
+slot_offset(PyTypeObject *cls, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)cls, name);
+    if (descr == NULL) {
+        return -1;
+    }
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) && PyDescr_TYPE(descr) == cls) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == OBJECT_SLOT && !(member->flags & SLOT_READONLY)
+            && member->offset >= (Py_ssize_t)sizeof(PyObject)
+            && member->offset <= cls->tp_basicsize - (Py_ssize_t)sizeof(PyObject *)) {
+            offset = member->offset;
+        }
+    }
+    Py_DECREF(descr);
+    if (offset < 0) {
+        PyErr_Format(PyExc_TypeError, "%.100s.%s is not an object slot", cls->tp_name, name);
+    }
+    return offset;
+}
+
+/*
+ * A frame class is usable when object.__new__ would allocate it with
+ * tp_alloc alone (no custom __new__, fixed size, not abstract) and `data`
+ * and `fin` are two distinct object slots.
+ */
+static int
+frame_layout(PyObject *cls, FrameLayout *layout)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "frame classes must be types");
+        return -1;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    if (type->tp_new != PyBaseObject_Type.tp_new || type->tp_itemsize != 0
+        || type->tp_alloc == NULL || PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
+        PyErr_Format(PyExc_TypeError, "%.100s is not allocated by object.__new__ alone",
+                     type->tp_name);
+        return -1;
+    }
+    Py_ssize_t data_offset = slot_offset(type, "data");
+    if (data_offset < 0) {
+        return -1;
+    }
+    Py_ssize_t fin_offset = slot_offset(type, "fin");
+    if (fin_offset < 0) {
+        return -1;
+    }
+    if (data_offset == fin_offset) {
+        PyErr_Format(PyExc_TypeError, "%.100s.data and .fin share a slot", type->tp_name);
+        return -1;
+    }
+    Py_INCREF(cls);
+    Py_XSETREF(layout->type, type);
+    layout->data_offset = data_offset;
+    layout->fin_offset = fin_offset;
+    return 0;
+}
+
+PyDoc_STRVAR(configure_frames_doc,
+"configure_frames(text, binary, protocol_error, /) -> None\n"
+"\n"
+"Tell decode_run which classes its Text and Binary frames are (slotted\n"
+"classes with `data` and `fin` slots, allocated by object.__new__) and\n"
+"which exception class decode_message may raise unwrapped.  Raises\n"
+"TypeError, and leaves decode_run unusable, if a class does not fit.");
+
+static PyObject *
+configure_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "configure_frames() takes exactly 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyExceptionClass_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "protocol_error must be an exception class");
+        return NULL;
+    }
+    Py_CLEAR(text_layout.type);
+    Py_CLEAR(binary_layout.type);
+    if (frame_layout(args[0], &text_layout) != 0 || frame_layout(args[1], &binary_layout) != 0) {
+        Py_CLEAR(text_layout.type);
+        Py_CLEAR(binary_layout.type);
+        return NULL;
+    }
+    Py_INCREF(args[2]);
+    Py_XSETREF(protocol_error, args[2]);
+    Py_RETURN_NONE;
+}
+
+/* A frame of `layout`'s class holding `data` (a reference this steals) and fin=True. */
+static PyObject *
+new_frame(const FrameLayout *layout, PyObject *data)
+{
+    PyObject *frame = layout->type->tp_alloc(layout->type, 0);
+    if (frame == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    /* tp_alloc zero-filled the slots: nothing to release. */
+    *(PyObject **)((char *)frame + layout->data_offset) = data;
+    *(PyObject **)((char *)frame + layout->fin_offset) = Py_NewRef(Py_True);
+    /*
+     * A frozen frame holding a str or bytes and True can be part of no
+     * reference cycle, so the cyclic GC has nothing to find in it: untrack
+     * it, as CPython untracks tuples of such atoms.  Thousands of tracked
+     * frames per read otherwise cost about 0.05 us each in young-generation
+     * collections.
+     */
+    if (PyObject_GC_IsTracked(frame)) {
+        PyObject_GC_UnTrack(frame);
+    }
+    return frame;
+}
+
+/*
+ * A limit argument: None (no limit) or an int >= 0, as an unsigned count
+ * where ULLONG_MAX stands for "no limit" (lengths here are under 2**16).
+ */
+static int
+as_limit(PyObject *obj, unsigned long long *limit, const char *what)
+{
+    if (obj == Py_None) {
+        *limit = ULLONG_MAX;
+        return 0;
+    }
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int or None", what);
+        return -1;
+    }
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow < 0 || (overflow == 0 && value < 0)) {
+        PyErr_Format(PyExc_ValueError, "%s must not be negative", what);
+        return -1;
+    }
+    *limit = overflow > 0 ? ULLONG_MAX : (unsigned long long)value;
+    return 0;
+}
+
+/* The exception being raised, normalized, its traceback attached; the error indicator cleared. */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_DECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+/* Raise `exception` again (a reference this steals), as take_exception found it. */
+static void
+raise_exception(PyObject *exception)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exception);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exception)), exception,
+                  PyException_GetTraceback(exception));
+#endif
+}
+
+/*
+ * decode_message raised: do what codec.py's `except ProtocolError: raise` /
+ * `except Exception as exc: raise extension_failure(owner, exc) from exc` does.
+ */
+static void
+wrap_extension_failure(PyObject *extension_failure, PyObject *owner)
+{
+    PyObject *exception = take_exception();
+    if (exception == NULL) {
+        PyErr_SetString(PyExc_SystemError, "decode_message failed without an exception");
+        return;
+    }
+    if (PyErr_GivenExceptionMatches(exception, protocol_error)
+        || !PyErr_GivenExceptionMatches(exception, PyExc_Exception)) {
+        raise_exception(exception);
+        return;
+    }
+    PyObject *wrapped = PyObject_CallFunctionObjArgs(extension_failure, owner, exception, NULL);
+    if (wrapped == NULL) {
+        Py_DECREF(exception);
+        return;
+    }
+    if (!PyExceptionInstance_Check(wrapped)) {
+        Py_DECREF(wrapped);
+        Py_DECREF(exception);
+        PyErr_SetString(PyExc_TypeError, "extension_failure must return an exception");
+        return;
+    }
+    PyException_SetContext(wrapped, Py_NewRef(exception));
+    PyException_SetCause(wrapped, exception); /* steals; sets __suppress_context__ */
+    raise_exception(wrapped);
+}
+
+/*
+ * The frame for one payload: Text (strict UTF-8; UnicodeDecodeError raised
+ * as is, as bytes.decode raises it) or Binary.  Steals `payload`.
+ */
+static PyObject *
+data_frame(unsigned int opcode, PyObject *payload)
+{
+    if (opcode == 0x2) {
+        return new_frame(&binary_layout, payload);
+    }
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload),
+                                          PyBytes_GET_SIZE(payload), NULL);
+    Py_DECREF(payload);
+    if (text == NULL) {
+        return NULL;
+    }
+    return new_frame(&text_layout, text);
+}
+
+/* What message_frame needs from decode_run's arguments (borrowed references). */
+typedef struct {
+    PyObject *decode_message; /* NULL: no extension */
+    PyObject *message_limit_arg;
+    unsigned long long message_limit;
+    PyObject *check_decoded;
+    PyObject *extension_failure;
+    PyObject *owner;
+} RunContext;
+
+/*
+ * The frame for a simple frame's payload (`length` bytes at `start`): through
+ * the extension's decode_message when there is one, then into a Text or a
+ * Binary.  NULL with an exception set on failure.
+ */
+static PyObject *
+message_frame(const RunContext *run, unsigned int opcode, unsigned int rsv, const char *start,
+              Py_ssize_t length)
+{
+    if (run->decode_message == NULL && opcode == 0x1) {
+        /* No extension: the text comes straight from the input, no bytes in between. */
+        PyObject *text = PyUnicode_DecodeUTF8(start, length, NULL);
+        if (text == NULL) {
+            return NULL;
+        }
+        return new_frame(&text_layout, text);
+    }
+    PyObject *payload = PyBytes_FromStringAndSize(start, length);
+    if (payload == NULL) {
+        return NULL;
+    }
+    if (run->decode_message == NULL) {
+        return data_frame(opcode, payload);
+    }
+    /* A free slot before the arguments lets a bound method put self there. */
+    PyObject *call_args[5] = {NULL, PyLong_FromLong((long)opcode), payload,
+                              PyLong_FromLong((long)rsv), run->message_limit_arg};
+    PyObject *decoded = NULL;
+    if (call_args[1] != NULL && call_args[3] != NULL) {
+        decoded = PyObject_Vectorcall(run->decode_message, call_args + 1,
+                                      4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (decoded == NULL) {
+            wrap_extension_failure(run->extension_failure, run->owner);
+        }
+    }
+    Py_XDECREF(call_args[1]);
+    Py_XDECREF(call_args[3]);
+    Py_DECREF(payload);
+    if (decoded == NULL) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(decoded)
+        || (unsigned long long)PyBytes_GET_SIZE(decoded) > run->message_limit) {
+        /* What codec.py does with such a result: check_decoded(owner, result, 0). */
+        PyObject *zero = PyLong_FromLong(0);
+        PyObject *checked = zero == NULL ? NULL
+            : PyObject_CallFunctionObjArgs(run->check_decoded, run->owner, decoded, zero, NULL);
+        Py_XDECREF(zero);
+        Py_DECREF(decoded);
+        if (checked == NULL) {
+            return NULL;
+        }
+        if (!PyBytes_Check(checked)) {
+            Py_DECREF(checked);
+            PyErr_SetString(PyExc_TypeError, "check_decoded() must return bytes");
+            return NULL;
+        }
+        decoded = checked;
+    }
+    return data_frame(opcode, decoded);
+}
+
+PyDoc_STRVAR(decode_run_doc,
+"decode_run(data, pos, frames, owner, config, /) -> (pos, need)\n"
+"\n"
+"config is (rsv_allowed, frame_limit, message_limit, decode_message,\n"
+"check_decoded, extension_failure), fixed per WebSocket (owner).\n"
+"\n"
+"Decode the run of simple frames in data (bytes) from pos on, appending a\n"
+"Text or Binary to the list frames for each.  A simple frame is FIN, text or\n"
+"binary, unmasked, RSV bits within rsv_allowed, a 7- or 16-bit length not\n"
+"over frame_limit (nor over message_limit when decode_message is None).\n"
+"\n"
+"With decode_message (an extension's, see Extension.decode_message) every\n"
+"payload goes through decode_message(opcode, payload, rsv, message_limit);\n"
+"a result that is not exact bytes or is over message_limit goes through\n"
+"check_decoded(owner, result, 0); an exception from decode_message other\n"
+"than a protocol_error (see configure_frames) or a non-Exception is\n"
+"replaced by extension_failure(owner, exc), chained from it.  Invalid UTF-8\n"
+"in a text frame raises UnicodeDecodeError.  Frames decoded before an\n"
+"exception stay in frames.\n"
+"\n"
+"Returns where the run stopped and, when it stopped inside a simple frame,\n"
+"how many bytes from there that frame needs; need 0 means the frame at pos\n"
+"(if any) is not simple and is the caller's to decode.");
+
+static PyObject *
+decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "decode_run() takes exactly 5 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    PyObject *data = args[0];
+    PyObject *frames = args[2];
+    PyObject *owner = args[3];
+    PyObject *config = args[4];
+    if (!PyTuple_Check(config) || PyTuple_GET_SIZE(config) != 6) {
+        PyErr_SetString(PyExc_TypeError, "decode_run() config must be a tuple of 6 items");
+        return NULL;
+    }
+    PyObject *message_limit_arg = PyTuple_GET_ITEM(config, 2);
+    PyObject *decode_message = PyTuple_GET_ITEM(config, 3);
+    PyObject *check_decoded = PyTuple_GET_ITEM(config, 4);
+    PyObject *extension_failure = PyTuple_GET_ITEM(config, 5);
+    if (decode_message == Py_None) {
+        decode_message = NULL;
+    }
+    if (text_layout.type == NULL || binary_layout.type == NULL || protocol_error == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "decode_run() needs configure_frames() first");
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(data)) {
+        PyErr_SetString(PyExc_TypeError, "decode_run() data must be bytes");
+        return NULL;
+    }
+    if (!PyList_Check(frames)) {
+        PyErr_SetString(PyExc_TypeError, "decode_run() frames must be a list");
+        return NULL;
+    }
+    Py_ssize_t end = PyBytes_GET_SIZE(data);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (pos < 0 || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "decode_run() pos is outside data");
+        return NULL;
+    }
+    long rsv_allowed = PyLong_AsLong(PyTuple_GET_ITEM(config, 0));
+    if (rsv_allowed == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    unsigned long long frame_limit, message_limit;
+    if (as_limit(PyTuple_GET_ITEM(config, 1), &frame_limit, "frame_limit") != 0
+        || as_limit(message_limit_arg, &message_limit, "message_limit") != 0) {
+        return NULL;
+    }
+    RunContext run = {decode_message, message_limit_arg, message_limit, check_decoded,
+                      extension_failure, owner};
+    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t need = 0;
+    for (;;) {
+        Py_ssize_t available = end - pos;
+        if (available < 2) {
+            break;
+        }
+        unsigned int first = bytes[pos];
+        unsigned int second = bytes[pos + 1];
+        unsigned int opcode = first & 0x0Fu;
+        unsigned int rsv = first & 0x70u;
+        /* Not FIN, not text or binary, RSV bits not allowed, masked, or a 64-bit length. */
+        if (!(first & 0x80u) || (opcode != 0x1 && opcode != 0x2)
+            || (rsv & ~(unsigned long)rsv_allowed) || second > 126) {
+            break;
+        }
+        Py_ssize_t header = 2;
+        Py_ssize_t length = (Py_ssize_t)second;
+        if (second == 126) {
+            if (available < 4) {
+                need = 4;
+                break;
+            }
+            length = (Py_ssize_t)(((unsigned int)bytes[pos + 2] << 8) | bytes[pos + 3]);
+            header = 4;
+        }
+        if ((unsigned long long)length > frame_limit
+            || (decode_message == NULL && (unsigned long long)length > message_limit)) {
+            break;
+        }
+        if (length > available - header) {
+            need = header + length;
+            break;
+        }
+        PyObject *frame = message_frame(&run, opcode, rsv,
+                                        (const char *)bytes + pos + header, length);
+        if (frame == NULL) {
+            return NULL;
+        }
+        int failed = PyList_Append(frames, frame);
+        Py_DECREF(frame);
+        if (failed) {
+            return NULL;
+        }
+        pos += header + length;
+    }
+    return Py_BuildValue("(nn)", pos, need);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
     {"masked_frame", (PyCFunction)(void (*)(void))masked_frame, METH_FASTCALL,
      masked_frame_doc},
+    {"configure_frames", (PyCFunction)(void (*)(void))configure_frames, METH_FASTCALL,
+     configure_frames_doc},
+    {"decode_run", (PyCFunction)(void (*)(void))decode_run, METH_FASTCALL, decode_run_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "mint.websocket._speedups",
-    .m_doc = "C versions of mint.websocket._mask's hot loops (optional).",
+    .m_doc = "C versions of the codec's hot loops: masking and decode runs (optional).",
     .m_size = 0,
     .m_methods = speedups_methods,
 };

@@ -1,6 +1,31 @@
-"""Types of the optional C accelerator ``_speedups.c``; see ``_mask.py`` for the contract."""
+"""Types of the optional C accelerator ``_speedups.c``; see ``_mask.py`` and ``codec.py``."""
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from typing_extensions import Buffer
 
+from mint.websocket.frames import Frame
+
+_Owner = TypeVar("_Owner")
+
 def apply_mask(data: Buffer, mask: Buffer, /) -> bytes: ...
 def masked_frame(first_byte: int, key: int, payload: Buffer, /) -> bytes: ...
+def configure_frames(
+    text: type[object], binary: type[object], protocol_error: type[BaseException], /
+) -> None: ...
+def decode_run(
+    data: bytes,
+    pos: int,
+    frames: list[Frame],
+    owner: _Owner,
+    config: tuple[
+        int,
+        int,
+        int | None,
+        Callable[[int, bytes, int, int | None], bytes] | None,
+        Callable[[_Owner, bytes, int], bytes],
+        Callable[[_Owner, Exception], BaseException],
+    ],
+    /,
+) -> tuple[int, int]: ...

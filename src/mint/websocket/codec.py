@@ -7,11 +7,23 @@ to the caller, who decides whether and when to send the pong.
 Decoding is the measured hot path, so ``decode`` is written for the common
 case first: a server that sends many small unfragmented text or binary frames
 with no extension.  Those frames are parsed inline in one loop over the input
-with local names only; everything else (long lengths, fragments, control
-frames, extensions, every error) goes through ``_decode_frame``, one frame per
-call.  Input that ends inside a frame is kept as a list of chunks, untouched
-until enough bytes arrived to make progress; once a data frame's header has
-been checked, its payload is cut out of those chunks with a single join, so a
+with local names only.  With exactly one negotiated extension (in practice
+permessage-deflate) the common case is a whole message in one frame of under
+64 KiB: ``_decode_lean_run`` takes a run of those straight to the
+``Extension.decode_message``.  Everything else
+(long lengths, fragments, control frames, several extensions, every error)
+goes through ``_decode_frame``, one frame per call.
+
+When ``_speedups`` was compiled, both of those runs are walked in C instead
+(``decode_run``, see ``_speedups.c``): it takes the same simple frames,
+with no extension or one, and stops at the first frame that is anything
+else, which ``_decode_frame`` then handles with all its checks.  The
+pure-Python loops stay as the fallback and the reference the C one is tested
+against (``tests/test_codec_differential.py``).
+
+Input that ends inside a frame is kept as a list of chunks, untouched until
+enough bytes arrived to make progress; once a data frame's header has been
+checked, its payload is cut out of those chunks with a single join, so a
 16 MiB frame fed in 64 KiB reads is copied once, not once per read.
 
 Encoding builds each frame with one ``masked_frame`` call (header, key and
@@ -24,7 +36,7 @@ from __future__ import annotations
 import codecs
 import struct
 from collections.abc import Callable, Sequence
-from typing import TypeAlias, cast
+from typing import TypeAlias
 
 from mint.errors import MintError, ProtocolError, WebSocketError
 from mint.websocket._close import (
@@ -40,7 +52,7 @@ from mint.websocket._frame_slots import (
 )
 from mint.websocket._frame_slots import set_binary_fin as set_binary_fin_slot
 from mint.websocket._frame_slots import set_text_fin as set_text_fin_slot
-from mint.websocket._mask import fresh_keys, masked_frame
+from mint.websocket._mask import SPEEDUPS, fresh_keys, masked_frame
 from mint.websocket.extensions.base import Extension
 from mint.websocket.frames import Binary, Close, Frame, Ping, Pong, Text
 
@@ -64,6 +76,44 @@ _unpack_u64 = struct.Struct("!Q").unpack_from
 #: First byte, second byte and the 16-bit extended length that may follow them.
 _unpack_short_header = struct.Struct("!BBH").unpack_from
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+#: ``decode_message(opcode, payload, rsv, max_size) -> bytes``: what the lean decode path
+#: calls for a whole message in one frame; see ``Extension.decode_message``.
+MessageDecoder: TypeAlias = Callable[[int, bytes, int, "int | None"], bytes]
+
+#: What ``decode_run`` needs to know of a WebSocket, fixed at its construction:
+#: ``(rsv_allowed, frame_limit, max_message_size, decode_message or None,
+#: WebSocket._check_decoded, WebSocket._extension_failure)``.
+RunConfig: TypeAlias = tuple[
+    int,
+    int,
+    "int | None",
+    "MessageDecoder | None",
+    Callable[["WebSocket", bytes, int], bytes],
+    Callable[["WebSocket", Exception], ProtocolError],
+]
+#: ``decode_run(data, pos, frames, websocket, config) -> (pos, need)``: see ``_speedups.c``.
+DecodeRun: TypeAlias = Callable[[bytes, int, list[Frame], "WebSocket", RunConfig], tuple[int, int]]
+
+
+def _load_decode_run() -> DecodeRun | None:
+    """The C run decoder, when compiled, allowed (``MINT_NO_SPEEDUPS``) and fit for the frames."""
+    if not SPEEDUPS or not SLOTS_OK:
+        return None
+    try:
+        from mint.websocket._speedups import configure_frames, decode_run
+    except ImportError:  # an extension built before decode_run existed
+        return None
+    try:
+        configure_frames(Text, Binary, ProtocolError)
+    except TypeError:  # the frame classes are not the slotted classes decode_run builds
+        return None
+    return decode_run
+
+
+#: What a new ``WebSocket`` decodes its simple-frame runs with; None: the pure-Python loops.
+#: Tests set this to None to get a pure-Python WebSocket next to a C one.
+c_decode_run: DecodeRun | None = _load_decode_run()
 
 
 def _check_limit(name: str, value: int | None) -> int | None:
@@ -90,6 +140,7 @@ class WebSocket:
     __slots__ = (
         "_close_frame",
         "_close_sent",
+        "_decode_run",
         "_extensions",
         "_failure",
         "_fast",
@@ -109,6 +160,7 @@ class WebSocket:
         "_plain_send",
         "_recv_opcode",
         "_rsv_allowed",
+        "_run_config",
         "_send_opcode",
         "_subprotocol",
         "_utf8",
@@ -157,10 +209,14 @@ class WebSocket:
             and (self._max_frame_size is None or self._max_frame_size >= MAX_CONTROL_PAYLOAD)
             and (self._max_message_size is None or self._max_message_size >= MAX_CONTROL_PAYLOAD)
         )
-        # One negotiated extension (permessage-deflate, typically): whole messages of
-        # one frame go to its decode_frame straight from the decode loop.
+        # One negotiated extension (permessage-deflate, typically): whole messages in
+        # one frame go straight to it from _decode_lean_run (see Extension.decode_message).
         self._lean = SLOTS_OK and len(self._extensions) == 1
-        self._lean_decode = _message_decoder(self._extensions[0]) if self._lean else _untransformed
+        self._lean_decode = self._extensions[0].decode_message if self._lean else _untransformed
+        # The C walk replaces both pure-Python runs when available (see decode_run).
+        self._decode_run = c_decode_run if len(self._extensions) <= 1 else None
+        if self._decode_run is not None:
+            self._fast = self._lean = False
         self._lean_first_bytes = frozenset(
             FIN | rsv | opcode
             for opcode in (OP_TEXT, OP_BINARY)
@@ -168,6 +224,15 @@ class WebSocket:
             if not rsv & ~self._rsv_allowed
         )
         self._frame_limit = 2**63 if self._max_frame_size is None else self._max_frame_size
+        # Unbound methods: a bound one would make a reference cycle through self.
+        self._run_config: RunConfig = (
+            self._rsv_allowed,
+            self._frame_limit,
+            self._max_message_size,
+            self._extensions[0].decode_message if len(self._extensions) == 1 else None,
+            WebSocket._check_decoded,
+            WebSocket._extension_failure,
+        )
         self._mask_keys = fresh_keys()
         self._send_opcode = 0
         # No extension, no fragmented message open, no Close sent: the hot path may skip checks.
@@ -387,15 +452,24 @@ class WebSocket:
                 data = self._complete_waiting_frame(frames)
             self._waiting_header = 0
             end = len(data)
-            fast = self._fast and not self._recv_opcode and self._close_frame is None
-            lean = self._lean and not self._recv_opcode and self._close_frame is None
+            ready = not self._recv_opcode and self._close_frame is None
+            fast = self._fast and ready
+            lean = self._lean and ready
+            run = self._decode_run if ready else None
+            run_config = self._run_config
             text = Text
             binary = Binary
             new_frame = new_data_frame
             set_text, set_text_fin = set_text_data, set_text_fin_slot
             set_binary, set_binary_fin = set_binary_data, set_binary_fin_slot
             while True:
-                if lean:
+                if run is not None:
+                    # Appends to frames as it goes, so that when it raises (invalid UTF-8,
+                    # an extension's error) the frames before the fault are already there.
+                    pos, need = run(data, pos, frames, self, run_config)
+                    if need:
+                        break
+                elif lean:
                     pos, need = self._decode_lean_run(data, pos, frames)
                     if need:
                         break
@@ -426,8 +500,10 @@ class WebSocket:
                     need = self._need
                     break
                 pos = stop
-                fast = self._fast and not self._recv_opcode and self._close_frame is None
-                lean = self._lean and not self._recv_opcode and self._close_frame is None
+                ready = not self._recv_opcode and self._close_frame is None
+                fast = self._fast and ready
+                lean = self._lean and ready
+                run = self._decode_run if ready else None
         except UnicodeDecodeError as exc:
             self._fail(
                 ProtocolError(
@@ -453,7 +529,7 @@ class WebSocket:
 
         Takes FIN text and binary frames whose RSV bits the extension may set
         and whose length is under 64 KiB, straight to the extension's message
-        decoder (see ``_message_decoder``), with none of ``_decode_frame``'s
+        decoder (see ``Extension.decode_message``), with none of ``_decode_frame``'s
         per-frame state; only called when no fragmented message is open and
         no Close arrived.  Returns where it stopped and, if it stopped inside
         a frame it would take, how many bytes from there that frame needs
@@ -738,37 +814,6 @@ class WebSocket:
             self._recv_opcode = 0
             self._message_size = 0
             self._parts = []
-
-
-#: ``decode_message(opcode, payload, rsv, max_size) -> bytes``: what the lean decode path
-#: calls for a whole message in one frame; see ``_message_decoder``.
-MessageDecoder: TypeAlias = Callable[[int, bytes, int, "int | None"], bytes]
-
-
-def _message_decoder(extension: Extension) -> MessageDecoder:
-    """The single extension's hook for a whole message in one frame.
-
-    An extension may define ``decode_message(opcode, payload, rsv, max_size)
-    -> bytes``, equivalent to ``decode_frame(opcode, payload, rsv, True,
-    max_size)`` with every RSV bit consumed, for a FIN text or binary frame
-    that starts no fragmented message and whose RSV bits are within its
-    ``rsv_mask``; ``PerMessageDeflate`` does, to skip per-fragment work.
-    Other extensions get this adapter over ``decode_frame``.
-    """
-    decode_message = getattr(extension, "decode_message", None)
-    if callable(decode_message):
-        return cast(MessageDecoder, decode_message)
-
-    def adapter(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
-        payload, rsv = extension.decode_frame(opcode, payload, rsv, True, max_size)
-        if rsv:
-            raise ProtocolError(
-                f"the server set RSV bits 0x{rsv:02x} that no negotiated extension consumed",
-                close_code=1002,
-            )
-        return payload
-
-    return adapter
 
 
 def _untransformed(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:

@@ -355,9 +355,10 @@ class PerMessageDeflate(Extension):
         The codec calls this, when present, for a FIN text or binary frame
         that starts no fragmented message and carries no RSV bit but RSV1;
         the result is what ``decode_frame(opcode, payload, rsv, True,
-        max_size)[0]`` returns, minus the fragment bookkeeping, the tuple and
-        one argument (about 0.25 µs of the 0.5 µs this extension adds to
-        zlib per message).
+        max_size)[0]`` returns, minus the fragment bookkeeping, the tuple, one
+        argument and a call: per 1 KiB message this extension adds about
+        0.25 µs to zlib's work this way, against 0.5 µs through
+        ``decode_frame``.
         """
         self._receive_state = _IDLE
         if not rsv:
