@@ -44,6 +44,7 @@ from mint.websocket._close import (
     decode_close_payload,
     encode_close_payload,
 )
+from mint.websocket._early_utf8 import EarlyUtf8Check
 from mint.websocket._frame_slots import (
     SLOTS_OK,
     new_data_frame,
@@ -141,6 +142,7 @@ class WebSocket:
         "_close_frame",
         "_close_sent",
         "_decode_run",
+        "_early_utf8",
         "_extensions",
         "_failure",
         "_fast",
@@ -248,6 +250,7 @@ class WebSocket:
         self._parts: list[bytes] | list[str] = []
         self._message_size = 0
         self._utf8: codecs.IncrementalDecoder | None = None
+        self._early_utf8 = EarlyUtf8Check()
         self._close_frame: Close | None = None
         self._failure: ProtocolError | None = None
 
@@ -433,7 +436,9 @@ class WebSocket:
             pending.append(data)
             self._pending_size = size
             if size < self._need:
+                self._check_partial_text([])
                 return []
+            self._early_utf8.reset()
             if not self._waiting_header:
                 data = b"".join(pending)
                 pending.clear()
@@ -441,6 +446,7 @@ class WebSocket:
             if data:
                 pending.append(data)
                 self._pending_size = len(data)
+                self._check_partial_text([])
             return []
 
         frames: list[Frame] = []
@@ -519,10 +525,34 @@ class WebSocket:
         if pos < end:
             self._pending.append(data[pos:] if pos else data)
             self._pending_size = end - pos
+            self._need = need
+            self._check_partial_text(frames)
         else:
             self._pending_size = 0
-        self._need = need
+            self._need = need
         return frames
+
+    def _check_partial_text(self, frames: list[Frame]) -> None:
+        """Fail now if the text frame still arriving already holds invalid UTF-8.
+
+        Only without extensions: an extension may transform a frame's payload
+        (permessage-deflate's continuation frames carry no RSV bit at all), so
+        the raw bytes say nothing until the extension has decoded them.
+        """
+        if self._extensions or self._close_frame is not None:
+            return
+        try:
+            self._early_utf8.feed(self._pending, self._recv_opcode, self._utf8)
+        except UnicodeDecodeError as exc:
+            self._fail(
+                ProtocolError(
+                    "the server sent a text frame that is not valid UTF-8",
+                    close_code=1007,
+                    reason="invalid_utf8",
+                ),
+                frames,
+                exc,
+            )
 
     def _decode_lean_run(self, data: bytes, pos: int, frames: list[Frame]) -> tuple[int, int]:
         """The hot path with one extension: whole messages in one frame each, from ``pos`` on.
@@ -591,6 +621,7 @@ class WebSocket:
         self._pending_size = 0
         self._waiting_header = 0
         self._parts = []
+        self._early_utf8.reset()
         if cause is not None:
             raise error from cause
         raise error
