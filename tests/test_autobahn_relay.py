@@ -12,7 +12,6 @@ import base64
 import os
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import h2.connection
 import h2.events
 import h2.settings
 import pytest
-from tests.autobahn.fuzzing import find_wstest, free_port, wait_for_port
+from tests.autobahn.fuzzing import find_wstest, free_port, start_wstest, wait_for_port
 from tests.autobahn.relay import H2WebSocketRelay, accept_key
 
 TIMEOUT = 10.0
@@ -177,12 +176,8 @@ def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
     log_dir: Path = tmp_path_factory.mktemp("echo")
     with (log_dir / "echoserver.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(wstest), "-m", "echoserver", "-w", f"ws://127.0.0.1:{port}", "-u", "0"],
-            cwd=log_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        process = start_wstest(
+            wstest, ["-m", "echoserver", "-w", f"ws://127.0.0.1:{port}", "-u", "0"], log_dir, log
         )
         try:
             wait_for_port("127.0.0.1", port, process)
@@ -362,6 +357,34 @@ def test_unreachable_backend_is_a_502() -> None:
         try:
             stream_id, headers = client.connect_websocket("/")
             assert headers[":status"] == "502"
+            client.wait_ended(stream_id)
+        finally:
+            client.close()
+
+
+def test_backend_reset_still_ends_the_stream() -> None:
+    """A backend that resets (as Autobahn's server does after a close) ends the stream.
+
+    Autobahn drops the TCP connection with a reset once the close handshake is
+    over; the relay must still tell the client, or every case waits for a timeout.
+    """
+
+    def script(conn: socket.socket) -> None:
+        request = read_request_head(conn)
+        conn.sendall(switching_protocols(request))
+        conn.recv(4096)
+        # SO_LINGER with a zero timeout turns close() into a reset.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    backend = ScriptedBackend(script)
+    with H2WebSocketRelay("127.0.0.1", backend.port) as relay:
+        client = H2Client(relay.port)
+        try:
+            stream_id, headers = client.connect_websocket("/")
+            assert headers[":status"] == "200"
+            client.send(stream_id, client_frame(0x8, struct.pack("!H", 1000)))
+            backend.join()
+            client.send(stream_id, client_frame(0x1, b"late"), end_stream=True)
             client.wait_ended(stream_id)
         finally:
             client.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mint.errors import ProtocolError
@@ -26,7 +28,7 @@ def masking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 def chunks_of(frame: bytes, *cuts: int) -> list[bytes]:
     edges = [0, *cuts, len(frame)]
-    return [frame[start:stop] for start, stop in zip(edges, edges[1:], strict=False)]
+    return [frame[start:stop] for start, stop in itertools.pairwise(edges)]
 
 
 def test_invalid_sequence_fails_before_the_frame_ends() -> None:

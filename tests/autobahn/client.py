@@ -118,16 +118,18 @@ class _Session:
 
     def run(self) -> None:
         """Serve the connection until the server closes it."""
-        self.handle_events(self.early)
-        while not self.finished and self.conn.open:
-            try:
-                events = self.conn.recv(timeout=RECV_TIMEOUT)
-            except mint.TransportError as exc:
-                if exc.reason == "timeout":
-                    raise AutobahnClientError("the fuzzing server went silent") from exc
-                break
-            self.handle_events(events)
-        self.conn.close()
+        try:
+            self.handle_events(self.early)
+            while not self.finished and self.conn.open:
+                try:
+                    events = self.conn.recv(timeout=RECV_TIMEOUT)
+                except mint.TransportError as exc:
+                    if exc.reason == "timeout":
+                        raise AutobahnClientError("the fuzzing server went silent") from exc
+                    break
+                self.handle_events(events)
+        finally:
+            self.conn.close()
 
 
 @dataclass

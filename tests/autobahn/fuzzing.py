@@ -8,10 +8,13 @@ calls ``/updateReports``); the per-case JSON files next to it explain failures.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -59,6 +62,32 @@ def find_wstest() -> Path | None:
     if "no Python 2.7 found" in completed.stdout:
         return None
     return DEFAULT_WSTEST if DEFAULT_WSTEST.exists() else None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the Python that started it dies.
+
+    A test run killed by a timeout (or a crash in a C extension) never reaches
+    ``stop``; without this its wstest would live on, holding its port and
+    writing into the report folder the next run uses.  Linux only (prctl).
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def start_wstest(
+    wstest: Path, args: list[str], cwd: Path, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """Start ``wstest args`` in ``cwd`` with its output in ``log``, tied to this process."""
+    return subprocess.Popen(
+        [str(wstest), *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def free_port() -> int:
@@ -126,12 +155,11 @@ class FuzzingServer:
             spec_path.write_text(json.dumps(spec, indent=2))
             self._log = (self.outdir / "fuzzingserver.log").open("wb")
             # -u 0 turns off the embedded web UI, which would otherwise take port 8080.
-            self._process = subprocess.Popen(
-                [str(self.wstest), "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"],
-                cwd=self.outdir,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
+            self._process = start_wstest(
+                self.wstest,
+                ["-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"],
+                self.outdir,
+                self._log,
             )
             try:
                 wait_for_port(self.host, self.port, self._process)
@@ -244,8 +272,14 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _shorten(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _case_reasons(outdir: Path, entry: dict[str, Any]) -> tuple[str, str]:
-    """The human-readable ``result`` / ``resultClose`` from a case's own report file."""
+    """Why a case failed, from its own report file: the verdict texts, and for a
+    wrong behavior, what the server saw against what it wanted for OK."""
     report_file = entry.get("reportfile")
     if not isinstance(report_file, str):
         return "", ""
@@ -254,7 +288,13 @@ def _case_reasons(outdir: Path, entry: dict[str, Any]) -> tuple[str, str]:
         details = json.loads(path.read_text())
     except (OSError, ValueError):
         return "", ""
-    return str(details.get("result", "")), str(details.get("resultClose", ""))
+    result = str(details.get("result", ""))
+    if details.get("behavior") not in PASSING:
+        expected_ok = (details.get("expected") or {}).get("OK")
+        result += (
+            f" received={_shorten(details.get('received'))} expected_OK={_shorten(expected_ok)}"
+        )
+    return result, str(details.get("resultClose", ""))
 
 
 def read_summaries(outdir: Path, label: str) -> list[AgentSummary]:

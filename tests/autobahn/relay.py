@@ -25,9 +25,10 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -112,6 +113,8 @@ class _ClientConnection:
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self._h2 = h2.connection.H2Connection(config=config)
         self._tunnels: dict[int, _Tunnel] = {}
+        # Strong references: a tunnel may be forgotten while its tasks still run.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> None:
         # In the first SETTINGS frame, not a later update: clients decide from
@@ -143,6 +146,9 @@ class _ClientConnection:
                 tunnel.abort_backend()
             self._tunnels.clear()
             self._writer.transport.abort()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _flush_h2(self) -> None:
         data = self._h2.data_to_send()
@@ -210,9 +216,13 @@ class _ClientConnection:
             ],
         )
         self._tunnels[stream_id] = tunnel
-        task = asyncio.get_running_loop().create_task(self._run_tunnel(tunnel))
-        tunnel.tasks.add(task)
-        task.add_done_callback(tunnel.tasks.discard)
+        self._start_task(tunnel, self._run_tunnel(tunnel))
+
+    def _start_task(self, tunnel: _Tunnel, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        for owner in (tunnel.tasks, self._tasks):
+            owner.add(task)
+            task.add_done_callback(owner.discard)
 
     async def _run_tunnel(self, tunnel: _Tunnel) -> None:
         try:
@@ -223,9 +233,7 @@ class _ClientConnection:
             return
         if reader is None:
             return
-        writer_task = asyncio.get_running_loop().create_task(self._pump_to_backend(tunnel))
-        tunnel.tasks.add(writer_task)
-        writer_task.add_done_callback(tunnel.tasks.discard)
+        self._start_task(tunnel, self._pump_to_backend(tunnel))
         await self._pump_to_client(tunnel, reader)
 
     async def _open_backend(self, tunnel: _Tunnel) -> asyncio.StreamReader | None:
@@ -270,27 +278,34 @@ class _ClientConnection:
         return reader
 
     async def _pump_to_backend(self, tunnel: _Tunnel) -> None:
-        """Client DATA -> backend TCP; END_STREAM -> shut down the backend's write side."""
+        """Client DATA -> backend TCP; END_STREAM -> shut down the backend's write side.
+
+        A failed write (the backend reset the connection) ends the writing
+        only: the reading side still sees the reset and ends the stream, so
+        the client learns that the server closed, as it would over TCP.
+        """
         writer = tunnel.backend_writer
         assert writer is not None
-        try:
-            while True:
-                item = await tunnel.to_backend.get()
+        writable = True
+        while True:
+            item = await tunnel.to_backend.get()
+            try:
                 if item is None:
-                    if writer.can_write_eof():
+                    if writable and writer.can_write_eof():
                         writer.write_eof()
-                    else:
-                        writer.close()
                     return
                 if isinstance(item, int):
                     # Credit goes back only once the backend took the bytes, so a
                     # slow backend slows the client instead of growing a buffer here.
-                    await writer.drain()
+                    if writable:
+                        await writer.drain()
                     self._acknowledge(tunnel.stream_id, item)
-                elif item:
+                elif item and writable:
                     writer.write(item)
-        except (ConnectionError, OSError):
-            tunnel.abort_backend()
+            except (ConnectionError, OSError):
+                writable = False
+                if isinstance(item, int):
+                    self._acknowledge(tunnel.stream_id, item)
 
     async def _pump_to_client(self, tunnel: _Tunnel, reader: asyncio.StreamReader) -> None:
         """Backend TCP -> client DATA within flow control; backend EOF -> END_STREAM."""
@@ -392,6 +407,10 @@ class H2WebSocketRelay:
         self._connections.add(task)
         try:
             await _ClientConnection(reader, writer, self._backend).serve()
+        except asyncio.CancelledError:
+            # Stopping the relay cancels this task; asyncio's stream server would
+            # log a cancelled handler as an error, so end it normally instead.
+            writer.transport.abort()
         finally:
             self._connections.discard(task)
 
