@@ -30,6 +30,8 @@ SECTIONS_12_AND_13 = ["12.*", "13.*"]
 @pytest.fixture(scope="module")
 def wstest() -> Path:
     path = find_wstest()
+    if path is None and os.environ.get("MINT_REQUIRE_AUTOBAHN"):
+        pytest.fail("MINT_REQUIRE_AUTOBAHN is set but the Autobahn fuzzing server is not installed")
     if path is None:
         pytest.skip(
             "Autobahn needs Python 2.7: .venv-autobahn/bin/wstest is missing and no Python 2.7"
