@@ -132,20 +132,18 @@ def fresh_keys() -> list[int]:
     return list(_unpack_keys(os.urandom(POOL_SIZE)))
 
 
-c_mask: MaskFunction | None
-c_masked_frame: MaskedFrameFunction | None
-try:
-    from mint.websocket._speedups import apply_mask as c_mask
-    from mint.websocket._speedups import masked_frame as c_masked_frame
-except ImportError:  # not compiled: no C compiler at install time, or another interpreter
-    c_mask = c_masked_frame = None
+c_mask: MaskFunction | None = None
+c_masked_frame: MaskedFrameFunction | None = None
+# Checked before the import, so that MINT_NO_SPEEDUPS=1 also gets around a broken build.
+if os.environ.get("MINT_NO_SPEEDUPS", "") in ("", "0"):
+    try:
+        from mint.websocket._speedups import apply_mask as c_mask
+        from mint.websocket._speedups import masked_frame as c_masked_frame
+    except ImportError:  # not compiled: no C compiler at install time, or another interpreter
+        c_mask = c_masked_frame = None
 
 #: True when ``mask`` and ``masked_frame`` are the C versions.
-SPEEDUPS = (
-    c_mask is not None
-    and c_masked_frame is not None
-    and os.environ.get("MINT_NO_SPEEDUPS", "") in ("", "0")
-)
+SPEEDUPS = c_mask is not None and c_masked_frame is not None
 
 mask: MaskFunction = c_mask if SPEEDUPS and c_mask is not None else python_mask
 masked_frame: MaskedFrameFunction = (
