@@ -10,14 +10,14 @@ from __future__ import annotations
 import socket
 
 import pytest
-from servers.mint_client import Client, Mailbox
-from servers.websockets_echo import read_request_head, scripted_server
 
 from mint import http, websocket
 from mint.errors import WebSocketError
 from mint.websocket import Binary, Close, Text
 from mint.websocket.extensions import RSV2, Extension, Params
 from mint.websocket.handshake import accept_for
+from servers.mint_client import Client, Mailbox
+from servers.websockets_echo import read_request_head, scripted_server
 
 
 # --- the example, as the README shows it -------------------------------------------------
