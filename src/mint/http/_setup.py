@@ -19,6 +19,7 @@ from typing import Any
 
 from mint.errors import HTTPError, TransportError
 from mint.http.core import HTTPCore
+from mint.http.events import Ref
 from mint.http.http1 import HTTP1Core
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -163,15 +164,70 @@ def http2_method(core: HTTPCore, name: str) -> Any:
     return method
 
 
-def extended_connect_enabled(core: HTTPCore) -> bool:
-    """RFC 8441 support as the server announced it; always False on HTTP/1.1."""
-    return bool(getattr(core, "extended_connect_enabled", False))
+class ConnectionFacts:
+    """What both shells' connections answer without I/O: the core and where it is connected.
 
+    ``Connection`` and ``AsyncConnection`` inherit it, so the read-only side of
+    their API cannot drift apart; each adds its own I/O and its ``open``.
+    """
 
-def server_settings(core: HTTPCore) -> dict[str, int]:
-    """A copy of the server's HTTP/2 SETTINGS (callers cannot alter the core's); {} on HTTP/1.1."""
-    settings: dict[str, int] = dict(getattr(core, "server_settings", {}))
-    return settings
+    def __init__(
+        self, core: HTTPCore, *, scheme: str, host: str, port: int, alpn_protocol: str | None
+    ) -> None:
+        self._core = core
+        self._scheme = scheme
+        self._host = host
+        self._port = port
+        self._alpn_protocol = alpn_protocol
+
+    @property
+    def core(self) -> HTTPCore:
+        return self._core
+
+    @property
+    def version(self) -> str:
+        return self._core.version
+
+    @property
+    def scheme(self) -> str:
+        return self._scheme
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def alpn_protocol(self) -> str | None:
+        return self._alpn_protocol
+
+    @property
+    def open(self) -> bool:
+        return self._core.open
+
+    @property
+    def extended_connect_enabled(self) -> bool:
+        """RFC 8441 support as the server announced it; always False on HTTP/1.1."""
+        return bool(getattr(self._core, "extended_connect_enabled", False))
+
+    @property
+    def server_settings(self) -> dict[str, int]:
+        """A copy of the server's HTTP/2 SETTINGS; {} on HTTP/1.1."""
+        settings: dict[str, int] = dict(getattr(self._core, "server_settings", {}))
+        return settings
+
+    def send_window(self, ref: Ref) -> int:
+        """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
+        window: int = http2_method(self._core, "send_window")(ref)
+        return window
+
+    def __repr__(self) -> str:
+        state = "open" if self.open else "closed"
+        where = f"{self._scheme}://{self._host}:{self._port}"
+        return f"<{type(self).__name__} {where} {self.version} {state}>"
 
 
 def awaiting_server_settings(core: HTTPCore) -> bool:
@@ -196,15 +252,14 @@ __all__ = [
     "ALPN_IDS",
     "DEFAULT_PORTS",
     "ConnectPlan",
+    "ConnectionFacts",
     "authority",
     "awaiting_server_settings",
     "connection_spent",
-    "extended_connect_enabled",
     "http2_method",
     "make_core",
     "offered_protocols",
     "plan_connect",
-    "server_settings",
     "tls_context",
     "transport_error",
     "use_http2",

@@ -54,13 +54,12 @@ from typing import TypeVar
 
 from mint.errors import MintError, TransportError
 from mint.http._setup import (
+    ConnectionFacts,
     awaiting_server_settings,
     connection_spent,
-    extended_connect_enabled,
     http2_method,
     make_core,
     plan_connect,
-    server_settings,
     tls_context,
     transport_error,
     use_http2,
@@ -101,7 +100,7 @@ def _aio_error(exc: BaseException, doing: str) -> TransportError:
     return transport_error(exc, doing)
 
 
-class AsyncConnection:
+class AsyncConnection(ConnectionFacts):
     """One HTTP connection: an asyncio stream pair, and the core that speaks HTTP over it.
 
     Use as an async context manager to close it on the way out.
@@ -119,43 +118,15 @@ class AsyncConnection:
         write_timeout: float | None,
         alpn_protocol: str | None = None,
     ) -> None:
+        super().__init__(core, scheme=scheme, host=host, port=port, alpn_protocol=alpn_protocol)
         self._reader = reader
         self._writer = writer
-        self._core = core
-        self._scheme = scheme
-        self._host = host
-        self._port = port
         self._write_timeout = write_timeout
-        self._alpn_protocol = alpn_protocol
         self._pending: list[Event] = []
         self._closed = False
         self._receiving = False
 
     # -- facts -----------------------------------------------------------
-
-    @property
-    def core(self) -> HTTPCore:
-        return self._core
-
-    @property
-    def version(self) -> str:
-        return self._core.version
-
-    @property
-    def scheme(self) -> str:
-        return self._scheme
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def alpn_protocol(self) -> str | None:
-        return self._alpn_protocol
 
     @property
     def writer(self) -> asyncio.StreamWriter:
@@ -279,25 +250,12 @@ class AsyncConnection:
 
     # -- HTTP/2 extras -----------------------------------------------------
 
-    @property
-    def extended_connect_enabled(self) -> bool:
-        return extended_connect_enabled(self._core)
-
-    @property
-    def server_settings(self) -> dict[str, int]:
-        return server_settings(self._core)
-
     def ping(self) -> Ref:
         """Send an HTTP/2 PING; its answer arrives as ``Pong(ref)`` from ``recv``."""
         self._check_open()
         ref: Ref = http2_method(self._core, "ping")()
         self._write()
         return ref
-
-    def send_window(self, ref: Ref) -> int:
-        """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
-        window: int = http2_method(self._core, "send_window")(ref)
-        return window
 
     # -- closing -----------------------------------------------------------
 
@@ -329,12 +287,6 @@ class AsyncConnection:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        state = "open" if self.open else "closed"
-        return (
-            f"<AsyncConnection {self._scheme}://{self._host}:{self._port} {self.version} {state}>"
-        )
 
     # -- internals -----------------------------------------------------------
 

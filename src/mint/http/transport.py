@@ -25,13 +25,12 @@ from types import TracebackType
 
 from mint.errors import MintError, TransportError
 from mint.http._setup import (
+    ConnectionFacts,
     awaiting_server_settings,
     connection_spent,
-    extended_connect_enabled,
     http2_method,
     make_core,
     plan_connect,
-    server_settings,
     tls_context,
     transport_error,
     use_http2,
@@ -42,7 +41,7 @@ from mint.http.events import Body, Chunk, Event, Ref
 _READ_SIZE = 64 * 1024
 
 
-class Connection:
+class Connection(ConnectionFacts):
     """One HTTP connection: a socket, and the core that speaks HTTP over it.
 
     Every method that makes the core produce bytes writes them before returning.
@@ -60,13 +59,9 @@ class Connection:
         write_timeout: float | None,
         alpn_protocol: str | None = None,
     ) -> None:
+        super().__init__(core, scheme=scheme, host=host, port=port, alpn_protocol=alpn_protocol)
         self._socket = sock
-        self._core = core
-        self._scheme = scheme
-        self._host = host
-        self._port = port
         self._write_timeout = write_timeout
-        self._alpn_protocol = alpn_protocol
         self._pending: list[Event] = []
         self._socket_closed = False
         # Set when writing the core's answer to received bytes failed: those
@@ -81,30 +76,6 @@ class Connection:
 
     def fileno(self) -> int:
         return self._socket.fileno()
-
-    @property
-    def core(self) -> HTTPCore:
-        return self._core
-
-    @property
-    def version(self) -> str:
-        return self._core.version
-
-    @property
-    def scheme(self) -> str:
-        return self._scheme
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def alpn_protocol(self) -> str | None:
-        return self._alpn_protocol
 
     @property
     def open(self) -> bool:
@@ -192,25 +163,12 @@ class Connection:
 
     # -- HTTP/2 extras -----------------------------------------------------
 
-    @property
-    def extended_connect_enabled(self) -> bool:
-        return extended_connect_enabled(self._core)
-
-    @property
-    def server_settings(self) -> dict[str, int]:
-        return server_settings(self._core)
-
     def ping(self) -> Ref:
         """Send an HTTP/2 PING; its answer arrives as ``Pong(ref)`` from ``recv``."""
         self._check_writable()
         ref: Ref = http2_method(self._core, "ping")()
         self._flush()
         return ref
-
-    def send_window(self, ref: Ref) -> int:
-        """Bytes the HTTP/2 flow-control window lets ``ref`` send right now."""
-        window: int = http2_method(self._core, "send_window")(ref)
-        return window
 
     # -- closing -----------------------------------------------------------
 
@@ -239,10 +197,6 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = "open" if self.open else "closed"
-        return f"<Connection {self._scheme}://{self._host}:{self._port} {self.version} {state}>"
 
     # -- internals -----------------------------------------------------------
 
