@@ -20,7 +20,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame, WindowUpdateFrame
 
 from mint.errors import HTTPError, TransportError
 from mint.http.events import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
-from mint.http.http2 import HTTP2Core, StreamResetError
+from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, HTTP2Core, StreamResetError
 
 Codes = h2.settings.SettingCodes
 
@@ -580,7 +580,8 @@ def test_garbage_gives_error_events_and_keeps_earlier_events() -> None:
     [
         b"HTTP/1.1 200 OK\r\n\r\n",
         b"\xff" * 64,
-        b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" * 3 + b"\x00\xff\xff\x01\x04\x00\x00\x00\x01",
+        # SETTINGS frames, then a HEADERS frame declaring 16 MiB - 1: over our limit.
+        b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" * 3 + b"\xff\xff\xff\x01\x04\x00\x00\x00\x01",
     ],
 )
 def test_hostile_bytes_never_raise(garbage: bytes) -> None:
@@ -954,7 +955,8 @@ def test_oversized_frame_header_cut_across_reads_fails_the_connection(cut: int) 
     core, peer = handshake(enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     peer.h2.send_data(stream_id, b"kept")
-    oversized = b"\x00\xff\xff\x00\x00" + stream_id.to_bytes(4, "big")  # 65,535 > 16,384
+    too_long = (DEFAULT_MAX_FRAME_SIZE + 1).to_bytes(3, "big")
+    oversized = too_long + b"\x00\x00" + stream_id.to_bytes(4, "big")
     assert core.receive_data(peer.h2.data_to_send() + oversized[:cut]) == [Data(ref, b"kept")]
     events = core.receive_data(oversized[cut:] + b"x" * 100)
     assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
@@ -972,3 +974,148 @@ def test_adjacent_data_is_joined_per_stream_only() -> None:
     peer.h2.send_data(first_id, b"d")
     peer.h2.send_data(first_id, b"e")
     assert peer.push() == [Data(first, b"ab"), Data(second, b"c"), Data(first, b"de")]
+
+
+# -- DATA frames streamed across reads, and SETTINGS_MAX_FRAME_SIZE -----------------------
+
+
+def big_frame_handshake(max_frame_size: int = 1 << 20) -> tuple[HTTP2Core, ServerPeer]:
+    core = HTTP2Core("example.test", "https", max_frame_size=max_frame_size)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    return core, peer
+
+
+@pytest.mark.parametrize("size", [16_383, 0, 1 << 24])
+def test_max_frame_size_outside_the_rfc_range_is_refused(size: int) -> None:
+    with pytest.raises(HTTPError) as info:
+        HTTP2Core("example.test", "https", max_frame_size=size)
+    assert info.value.reason == "invalid_argument"
+
+
+def test_max_frame_size_is_announced_and_honoured() -> None:
+    core, peer = big_frame_handshake(300_000)
+    assert peer.h2.max_outbound_frame_size == 300_000
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.send_data(stream_id, b"m" * 300_000)
+    wire = peer.h2.data_to_send()
+    assert len(wire) == 9 + 300_000  # one frame
+    assert core.receive_data(wire) == [Data(ref, b"m" * 300_000)]
+
+
+def test_a_large_frame_is_handed_over_as_it_arrives() -> None:
+    core, peer = big_frame_handshake()
+    ref, stream_id = tunnel(core, peer)
+    payload = bytes(range(256)) * 3000  # 768,000 bytes in one DATA frame
+    peer.h2.send_data(stream_id, payload)
+    wire = peer.h2.data_to_send()
+    assert len(wire) == 9 + len(payload)
+    # The first read: the header and 1,000 bytes.  They are the caller's at once.
+    assert core.receive_data(wire[: 9 + 1000]) == [Data(ref, payload[:1000])]
+    received = bytearray(payload[:1000])
+    for offset in range(9 + 1000, len(wire), 65_536):
+        events = core.receive_data(wire[offset : offset + 65_536])
+        assert len(events) == 1 and isinstance(events[0], Data) and events[0].ref is ref
+        received += events[0].data
+    assert received == payload
+    # Nothing was buffered, and the windows were given back for all of it.
+    assert core._splitter.pending == 0
+    updates = of(peer.pull(), h2.events.WindowUpdated)
+    assert sum(u.delta for u in updates if u.stream_id == stream_id) >= len(payload) // 2
+    assert not of(peer.pull(), h2.events.ConnectionTerminated)
+
+
+@pytest.mark.parametrize("cut", [1, 4, 8, 9, 10])
+def test_a_streamed_frame_whose_header_is_cut(cut: int) -> None:
+    core, peer = big_frame_handshake()
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.send_data(stream_id, b"first")
+    peer.h2.send_data(stream_id, b"s" * 100_000)
+    peer.h2.send_data(stream_id, b"after")
+    wire = peer.h2.data_to_send()
+    head = 9 + 5 + cut  # "first" and part of the big frame
+    events = core.receive_data(wire[:head])
+    events += core.receive_data(wire[head : head + 500])
+    events += core.receive_data(wire[head + 500 :])
+    assert joined_data(events, ref) == b"first" + b"s" * 100_000 + b"after"
+    assert core._splitter.pending == 0
+
+
+def test_streamed_frame_over_the_window_fails_at_its_header() -> None:
+    core = HTTP2Core("example.test", "https", initial_window_size=65_535, max_frame_size=1 << 20)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    # 100,000 bytes declared on a 65,535-byte window: h2 would never send it.
+    header = (100_000).to_bytes(3, "big") + b"\x00\x00" + stream_id.to_bytes(4, "big")
+    events = core.receive_data(header + b"v" * 1000)
+    assert len(events) == 1 and isinstance(events[0], Error) and events[0].ref is ref
+    assert "FLOW_CONTROL_ERROR" in str(events[0].error)
+    assert not core.open
+    goaway = of(peer.h2.receive_data(core.data_to_send()), h2.events.ConnectionTerminated)
+    assert goaway[0].error_code == h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
+
+
+def test_cancelled_stream_drops_the_rest_of_its_frame_and_others_go_on() -> None:
+    core, peer = big_frame_handshake()
+    first, first_id = tunnel(core, peer, "/a")
+    second, second_id = tunnel(core, peer, "/b")
+    peer.h2.send_data(first_id, b"c" * 200_000)
+    peer.h2.send_data(second_id, b"other")
+    wire = peer.h2.data_to_send()
+    assert core.receive_data(wire[:5009]) == [Data(first, b"c" * 5000)]
+    core.cancel_request(first)
+    events = core.receive_data(wire[5009:])
+    assert events == [Data(second, b"other")]
+    assert core.open
+    server_events = peer.pull()
+    assert of(server_events, h2.events.StreamReset)[0].stream_id == first_id
+    assert not of(server_events, h2.events.ConnectionTerminated)
+    # The dropped bytes were given back with the connection window: 3 MiB more
+    # flow on the other stream, three times the window, without a stall.
+    received = 0
+    while received < 3 << 20:
+        room = min(peer.h2.local_flow_control_window(second_id), 65_536)
+        assert room > 0, f"stalled after {received} bytes"
+        peer.h2.send_data(second_id, b"x" * room)
+        received += len(joined_data(peer.push(), second))
+        assert not of(peer.pull(), h2.events.ConnectionTerminated)
+
+
+def test_frames_for_h2_are_still_buffered_whole() -> None:
+    core, peer = big_frame_handshake()
+    ref = core.request("GET", "/", [])
+    (request,) = of(peer.pull(), h2.events.RequestReceived)
+    peer.h2.send_headers(request.stream_id, [(b":status", b"200"), (b"content-length", b"150000")])
+    peer.push()
+    peer.h2.send_data(request.stream_id, b"L" * 150_000, end_stream=True)
+    wire = peer.h2.data_to_send()
+    # content-length keeps the stream on h2's path: nothing until the frame is whole.
+    assert core.receive_data(wire[:70_000]) == []
+    assert core.receive_data(wire[70_000:]) == [Data(ref, b"L" * 150_000), Done(ref)]
+
+
+def test_end_stream_frame_cut_across_reads_goes_through_h2() -> None:
+    core, peer = big_frame_handshake()
+    ref, stream_id = tunnel(core, peer)
+    peer.h2.send_data(stream_id, b"E" * 90_000, end_stream=True)
+    wire = peer.h2.data_to_send()
+    assert core.receive_data(wire[:40_000]) == []
+    assert core.receive_data(wire[40_000:]) == [Data(ref, b"E" * 90_000), Done(ref)]
+
+
+def test_buffers_to_send_match_data_to_send() -> None:
+    core, peer = handshake(enable_connect_protocol=1)
+    ref, stream_id = tunnel(core, peer)
+    core.stream_request_body(ref, b"q" * 40_000)
+    core.ping()
+    buffers = core.buffers_to_send()
+    assert len(buffers) > 1
+    assert core.buffers_to_send() == [] and core.data_to_send() == b""
+    events = peer.h2.receive_data(b"".join(buffers))
+    assert received_body(events, stream_id) == b"q" * 40_000
+    assert of(events, h2.events.PingReceived)

@@ -44,12 +44,15 @@ from mint.http._h2_data import (
     window_increment,
 )
 from mint.http._h2_framing import (
+    DATA_MORE,
+    DATA_START,
     DATA_TYPE,
     FRAME_HEADER_SIZE,
     GOAWAY_TYPE,
     PADDED_FLAG,
     FrameSplitter,
     GoAway,
+    declared_length,
     parse_goaway,
 )
 from mint.http._h2_stream import StreamState
@@ -73,6 +76,13 @@ DEFAULT_RECEIVE_WINDOW = 1 << 20
 """Our initial stream and connection receive windows (RFC default 65,535 is slow on fast links)."""
 
 MAX_WINDOW = (1 << 31) - 1
+
+DEFAULT_MAX_FRAME_SIZE = 1 << 16
+"""The largest frame we let the server send (RFC 9113 section 6.5.2); see ``HTTP2Core``."""
+
+#: RFC 9113 section 6.5.2: SETTINGSMAX_FRAME_SIZE must lie within these.
+MIN_FRAME_SIZE = 1 << 14
+MAX_FRAME_SIZE = (1 << 24) - 1
 
 #: RFC 9113 section 8.2.2: meaningless in HTTP/2; dropped like an HTTP/1.1-to-2 proxy would.
 _CONNECTION_SPECIFIC_HEADERS = frozenset(
@@ -128,10 +138,16 @@ class HTTP2Core(HTTPCore):
         scheme: str,
         *,
         initial_window_size: int = DEFAULT_RECEIVE_WINDOW,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         if not 0 <= initial_window_size <= MAX_WINDOW:
             raise HTTPError(
                 f"initial_window_size must be within 0..{MAX_WINDOW}", reason="invalid_argument"
+            )
+        if not MIN_FRAME_SIZE <= max_frame_size <= MAX_FRAME_SIZE:
+            raise HTTPError(
+                f"max_frame_size must be within {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}",
+                reason="invalid_argument",
             )
         self.authority = authority
         self.scheme = scheme
@@ -145,8 +161,12 @@ class HTTP2Core(HTTPCore):
             initial_values={
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
             },
         )
+        # h2 took its inbound limit from the default settings it was built
+        # with, and initial values are never "acknowledged" into it.
+        self._h2.max_inbound_frame_size = max_frame_size
         self._h2.initiate_connection()
         # SETTINGS_INITIAL_WINDOW_SIZE covers streams only; the connection
         # window (RFC 9113 section 6.9.2) is raised with a WINDOW_UPDATE.
@@ -348,13 +368,23 @@ class HTTP2Core(HTTPCore):
         self._out.clear()
         return data
 
+    def buffers_to_send(self) -> list[bytes | memoryview]:
+        h2_data = self._h2.data_to_send()
+        out = self._out
+        if not out:
+            return [h2_data] if h2_data else []
+        if h2_data:
+            out.append(h2_data)
+        buffers = list(out)  # the queue itself is shared with self._credit
+        out.clear()
+        return buffers
+
     # -- receiving ------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
-        events = self._receive(data)
-        return _join_adjacent_data(events) if len(events) > 1 else events
+        return _data_events(self._receive(data))
 
-    def _receive(self, data: bytes) -> list[Event]:
+    def _receive(self, data: bytes) -> Sequence[Event | _Payload]:
         if self._closed:
             return []
         if not data:
@@ -363,11 +393,19 @@ class HTTP2Core(HTTPCore):
             )
         if not isinstance(data, bytes):
             data = bytes(data)
-        events: list[Event] = []
+        events: list[Event | _Payload] = []
         max_size = self._h2.max_inbound_frame_size
         streams = self._streams
         h2_streams = self._h2.streams
-        for frame_type, flags, stream_id, buffer, start, end in self._splitter.feed(data, max_size):
+        frames = self._splitter.feed(data, max_size, self._takes_data)
+        for frame_type, flags, stream_id, buffer, start, end in frames:
+            if frame_type == DATA_MORE:
+                # More of a streamed DATA frame, already counted in full at its
+                # DATA_START.  A stream the caller cancelled since takes nothing.
+                stream = streams.get(stream_id)
+                if stream is not None and not stream.response_finished:
+                    events.append(_Payload(stream.ref, buffer, start, end))
+                continue
             if frame_type == WINDOW_UPDATE_TYPE and end - start == FRAME_HEADER_SIZE + 4:
                 # Ours unless the stream is unknown: h2 knows closed from idle.
                 stream = streams.get(stream_id)
@@ -377,17 +415,22 @@ class HTTP2Core(HTTPCore):
                     if self._closed:
                         return events
                     continue
-            elif frame_type == DATA_TYPE:
-                length = end - start - FRAME_HEADER_SIZE
+            elif frame_type in (DATA_TYPE, DATA_START):
+                if frame_type == DATA_TYPE:
+                    length = end - start - FRAME_HEADER_SIZE
+                else:
+                    length = declared_length(buffer, start)
                 stream = streams.get(stream_id)
                 h2_stream = h2_streams.get(stream_id)
                 if (
-                    not flags & _SLOW_DATA_FLAGS
-                    and stream is not None
+                    stream is not None
+                    and h2_stream is not None
+                    and (frame_type == DATA_START or not flags & _SLOW_DATA_FLAGS)
                     and stream.data_fast_path
                     and not stream.response_finished
-                    and h2_stream is not None
                 ):
+                    # Counted in full even when only its start is here: the
+                    # server has sent it all as far as its windows go.
                     if not self._credit.take(
                         stream,
                         length,
@@ -396,8 +439,8 @@ class HTTP2Core(HTTPCore):
                     ):
                         events.extend(self._flow_control_violation(stream_id, length))
                         return events
-                    if length:
-                        events.append(Data(stream.ref, buffer[start + FRAME_HEADER_SIZE : end]))
+                    if end - start > FRAME_HEADER_SIZE:
+                        events.append(_Payload(stream.ref, buffer, start + FRAME_HEADER_SIZE, end))
                     continue
                 if not self._slow_data_fits(length, stream, h2_stream):
                     events.extend(self._flow_control_violation(stream_id, length))
@@ -424,7 +467,17 @@ class HTTP2Core(HTTPCore):
             events.extend(self._flush_all())
         return events
 
-    def _receive_h2_frames(self, frames: bytes, events: list[Event]) -> bool:
+    def _takes_data(self, stream_id: int) -> bool:
+        """Whether plain DATA on ``stream_id`` skips h2 now (see ``mint.http._h2_data``)."""
+        stream = self._streams.get(stream_id)
+        return (
+            stream is not None
+            and stream.data_fast_path
+            and not stream.response_finished
+            and stream_id in self._h2.streams
+        )
+
+    def _receive_h2_frames(self, frames: bytes, events: list[Event | _Payload]) -> bool:
         """Hand whole frames to h2, adding the events they give; True if the connection ended."""
         try:
             for h2_event in self._h2.receive_data(frames):
@@ -862,24 +915,73 @@ def _connection_error(exc: Exception) -> HTTPError:
     )
 
 
-__all__ = ["DEFAULT_RECEIVE_WINDOW", "HTTP2Core", "StreamResetError"]
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "DEFAULT_RECEIVE_WINDOW", "HTTP2Core", "StreamResetError"]
 
 
-def _join_adjacent_data(events: list[Event]) -> list[Event]:
-    """Merge runs of ``Data`` for one ref into one event.
+class _Payload:
+    """DATA bytes for ``ref`` at ``buffer[start:end]``, not yet copied out of the read.
 
-    A read often holds several DATA frames of the same stream (16 KiB each by
-    default); handing them over as one chunk saves the caller a decode call per
-    frame, which is much of what a large WebSocket message costs on top of HTTP/1.1.
+    The core notes where payloads lie and copies them out once, in
+    ``_data_events``: a run of frames of one stream becomes one ``Data`` for
+    one copy, where slicing each frame and then joining the slices cost two.
     """
-    joined: list[Event] = []
-    runs: dict[int, list[bytes]] = {}  # index in ``joined`` -> the payloads to join there
-    for event in events:
-        last = joined[-1] if joined else None
-        if type(event) is Data and type(last) is Data and last.ref is event.ref:
-            runs.setdefault(len(joined) - 1, [last.data]).append(event.data)
+
+    __slots__ = ("buffer", "end", "ref", "start")
+
+    def __init__(self, ref: Ref, buffer: bytes, start: int, end: int) -> None:
+        self.ref = ref
+        self.buffer = buffer
+        self.start = start
+        self.end = end
+
+    def data(self) -> bytes:
+        buffer = self.buffer
+        if self.start == 0 and self.end == len(buffer):
+            return buffer  # a whole read of payload: no copy at all
+        return buffer[self.start : self.end]
+
+    def view(self) -> memoryview:
+        return memoryview(self.buffer)[self.start : self.end]
+
+
+def _data_events(items: Sequence[Event | _Payload]) -> list[Event]:
+    """Turn payload positions into ``Data``, merging runs of one ref into one event.
+
+    A read often holds several DATA frames of the same stream; handing them
+    over as one chunk saves the caller a decode call per frame, which is much
+    of what a large WebSocket message costs on top of HTTP/1.1.
+    """
+    if len(items) == 1:
+        item = items[0]
+        return [Data(item.ref, item.data()) if isinstance(item, _Payload) else item]
+    events: list[Event] = []
+    run: list[bytes | memoryview] = []
+    run_ref: Ref | None = None
+    for item in items:
+        if isinstance(item, _Payload):
+            ref = item.ref
+            piece: bytes | memoryview = item.view()
+        elif isinstance(item, Data):
+            ref = item.ref
+            piece = item.data
         else:
-            joined.append(event)
-    for index, parts in runs.items():
-        joined[index] = Data(joined[index].ref, b"".join(parts))
-    return joined
+            if run:
+                events.append(_joined(run_ref, run))
+                run = []
+            events.append(item)
+            continue
+        if run and ref is not run_ref:
+            events.append(_joined(run_ref, run))
+            run = []
+        run_ref = ref
+        run.append(piece)
+    if run:
+        events.append(_joined(run_ref, run))
+    return events
+
+
+def _joined(ref: Ref | None, pieces: list[bytes | memoryview]) -> Data:
+    assert ref is not None
+    if len(pieces) == 1:
+        return Data(ref, bytes(pieces[0]))  # bytes() of bytes is the object itself
+    return Data(ref, b"".join(pieces))
