@@ -58,6 +58,19 @@ class HTTPCore(abc.ABC):
     def data_to_send(self) -> bytes:
         """Bytes the shell must write to the peer now (possibly empty)."""
 
+    def buffers_to_send(self) -> list[bytes | memoryview]:
+        """``data_to_send``'s bytes as the pieces the core holds them in, uncopied.
+
+        For shells that can write several buffers in one system call
+        (``socket.sendmsg``): a 1 MiB WebSocket message over HTTP/2 is 64 DATA
+        frames, and joining their headers and payloads into one ``bytes``
+        first would copy the whole message once more.  Writing the pieces in
+        order is the same as writing ``data_to_send()``; either call empties
+        the queue.
+        """
+        data = self.data_to_send()
+        return [data] if data else []
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop using the connection (HTTP/2 queues a GOAWAY to send)."""

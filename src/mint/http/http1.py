@@ -73,7 +73,9 @@ class HTTP1Core(HTTPCore):
     def __init__(self, authority: str) -> None:
         self._authority = authority
         self._h11 = h11.Connection(our_role=h11.CLIENT)
-        self._outgoing = bytearray()
+        #: Bytes to write, in order; kept as the caller's own objects, so that a
+        #: large tunnel write goes to the socket without being copied here.
+        self._outgoing: list[bytes] = []
         # The request currently using the connection; None when idle.
         self._ref: Ref | None = None
         self._response_done = False
@@ -203,9 +205,17 @@ class HTTP1Core(HTTPCore):
 
         Still answers (empty) after ``close()``, so shells need no special case.
         """
-        out = bytes(self._outgoing)
-        self._outgoing.clear()
+        outgoing = self._outgoing
+        if len(outgoing) == 1:
+            return outgoing.pop()
+        out = b"".join(outgoing)
+        outgoing.clear()
         return out
+
+    def buffers_to_send(self) -> list[bytes | memoryview]:
+        outgoing: list[bytes | memoryview] = list(self._outgoing)
+        self._outgoing.clear()
+        return outgoing
 
     def close(self) -> None:
         self._closed_by_us = True
@@ -241,7 +251,7 @@ class HTTP1Core(HTTPCore):
             self._dead = error
             raise error from exc
         if data:
-            self._outgoing += data
+            self._outgoing.append(data)
 
     def _write_tunnel(self, chunk: Chunk) -> None:
         if self._tunnel_write_closed:
@@ -249,7 +259,7 @@ class HTTP1Core(HTTPCore):
         if chunk is EOF:
             self._tunnel_write_closed = True
         elif isinstance(chunk, bytes):
-            self._outgoing += chunk
+            self._outgoing.append(chunk)
         else:
             raise HTTPError(f"chunk must be bytes or EOF, not {chunk!r}", reason="invalid_request")
 

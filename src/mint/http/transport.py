@@ -8,9 +8,10 @@ concurrency are the caller's policy, as with Mint.
 
 Callers who run their own event loop (``selectors``, ``select``) can skip
 ``recv`` entirely: wait on ``conn.socket`` (or ``conn.fileno()``), read from it
-themselves and pass the bytes to ``conn.stream(data)``.  With TLS, remember
-that ``conn.socket.pending()`` may hold decrypted bytes a selector will not
-report.
+themselves and pass the bytes to ``conn.stream(data)``.  The socket is in
+non-blocking mode (see ``mint.http._socket_io``), as such loops want it.  With
+TLS, remember that ``conn.socket.pending()`` may hold decrypted bytes a
+selector will not report.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from mint.http._setup import (
     transport_error,
     use_http2,
 )
+from mint.http._socket_io import NonBlockingSocket
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
-
-_READ_SIZE = 64 * 1024
+from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
 
 
 class Connection(ConnectionFacts):
@@ -61,6 +62,7 @@ class Connection(ConnectionFacts):
     ) -> None:
         super().__init__(core, scheme=scheme, host=host, port=port, alpn_protocol=alpn_protocol)
         self._socket = sock
+        self._io = NonBlockingSocket(sock)
         self._write_timeout = write_timeout
         self._pending: list[Event] = []
         self._socket_closed = False
@@ -180,8 +182,7 @@ class Connection(ConnectionFacts):
             self._core.close()
             leftover = self._core.data_to_send()
             if leftover and self._write_error is None:
-                self._socket.settimeout(self._write_timeout)
-                self._socket.sendall(leftover)
+                self._io.send_all(leftover, self._write_deadline())
         except (OSError, MintError):
             pass  # best effort: the connection is going away anyway
         finally:
@@ -265,15 +266,13 @@ class Connection(ConnectionFacts):
         raise _reported(self._write_error)
 
     def _read(self, deadline: float | None) -> bytes:
-        """One socket read bounded by ``deadline``; ``b""`` on EOF."""
-        if isinstance(self._socket, ssl.SSLSocket) and self._socket.pending():
-            deadline = None  # decrypted bytes are waiting: no wait at all
-        # A spent deadline still allows one read of what is already buffered,
-        # so recv(timeout=0) is a poll.
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 1e-6)
-        self._socket.settimeout(remaining)
+        """One socket read bounded by ``deadline``; ``b""`` on EOF.
+
+        A spent deadline still allows one read of what is already here, so
+        recv(timeout=0) is a poll.
+        """
         try:
-            return self._socket.recv(_READ_SIZE)
+            return self._io.read(deadline)
         except TimeoutError as exc:
             raise TransportError("no response event before the timeout", reason="timeout") from exc
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -281,6 +280,9 @@ class Connection(ConnectionFacts):
         except OSError as exc:
             self._close_socket()
             raise transport_error(exc, "reading from the server") from exc
+
+    def _write_deadline(self) -> float | None:
+        return None if self._write_timeout is None else time.monotonic() + self._write_timeout
 
     def _flush(self, *, defer_failure: bool = False) -> None:
         """Write what the core has to send.
@@ -291,12 +293,11 @@ class Connection(ConnectionFacts):
         for reading, so that bytes already in flight still reach the caller,
         and records the failure for the next call.
         """
-        data = self._core.data_to_send()
-        if not data or self._write_error is not None:
+        buffers = self._core.buffers_to_send()
+        if not buffers or self._write_error is not None:
             return  # nothing to send, or nothing can be sent any more
         try:
-            self._socket.settimeout(self._write_timeout)
-            self._socket.sendall(data)
+            self._io.send_buffers(buffers, self._write_deadline())
         except OSError as exc:
             error = transport_error(exc, "writing to the server")
             if defer_failure:
@@ -323,6 +324,8 @@ def connect(
     cafile: str | os.PathLike[str] | None = None,
     verify: bool = True,
     server_hostname: str | None = None,
+    http2_window_size: int = DEFAULT_RECEIVE_WINDOW,
+    http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> Connection:
     """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
 
@@ -335,7 +338,17 @@ def connect(
     arrived, so ``extended_connect_enabled`` is meaningful right away.
     ``timeout`` bounds the whole connect, and later each write.
     """
-    plan = plan_connect(scheme, host, port, protocols, ssl_context, cafile, verify)
+    plan = plan_connect(
+        scheme,
+        host,
+        port,
+        protocols,
+        ssl_context,
+        cafile,
+        verify,
+        http2_window_size,
+        http2_max_frame_size,
+    )
     # Built before dialing, as the asyncio shell does: a bad cafile costs no round trip.
     context = (
         tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
@@ -362,7 +375,7 @@ def connect(
         raise
     http2 = use_http2(scheme, plan.offered, alpn)
     try:
-        core = make_core(http2, scheme, plan.host, plan.port)
+        core = make_core(http2, plan)
     except BaseException:
         sock.close()
         raise

@@ -1,0 +1,266 @@
+"""The blocking shell's non-blocking socket I/O, against real loopback peers (plain and TLS)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from mint import http
+from mint.errors import TransportError
+from mint.http._socket_io import NonBlockingSocket
+
+
+@contextmanager
+def peer_pair(
+    serve: Callable[[socket.socket], object],
+    *,
+    server_context: ssl.SSLContext | None = None,
+    client_context: ssl.SSLContext | None = None,
+) -> Iterator[NonBlockingSocket]:
+    """A connected client socket (maybe TLS) whose server side runs ``serve`` in a thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            conn, _ = listener.accept()
+            if server_context is not None:
+                conn = server_context.wrap_socket(conn, server_side=True)
+            with conn:
+                serve(conn)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if client_context is not None:
+        sock = client_context.wrap_socket(sock, server_hostname="localhost")
+    try:
+        yield NonBlockingSocket(sock)
+    finally:
+        sock.close()
+        thread.join(10)
+        listener.close()
+    assert not failures, failures
+
+
+def soon(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+def read_exactly(io: NonBlockingSocket, size: int, deadline: float) -> bytes:
+    received = bytearray()
+    while len(received) < size:
+        chunk = io.recv(65536, deadline)
+        assert chunk, "EOF before all bytes arrived"
+        received += chunk
+    return bytes(received)
+
+
+def test_the_socket_is_left_non_blocking() -> None:
+    with peer_pair(lambda conn: None) as io:
+        assert not io.sock.getblocking()
+        assert io.sock.gettimeout() == 0.0
+
+
+def test_recv_waits_for_bytes_that_come_later() -> None:
+    def serve(conn: socket.socket) -> None:
+        time.sleep(0.2)
+        conn.sendall(b"late")
+
+    with peer_pair(serve) as io:
+        started = time.monotonic()
+        assert io.recv(100, soon(5)) == b"late"
+        assert time.monotonic() - started >= 0.15
+
+
+def test_recv_times_out_then_still_reads() -> None:
+    released = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        released.wait(5)
+        conn.sendall(b"after")
+
+    with peer_pair(serve) as io:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            io.recv(100, soon(0.2))
+        assert 0.15 <= time.monotonic() - started < 2
+        released.set()
+        assert io.recv(100, soon(5)) == b"after"
+
+
+def test_spent_deadline_is_a_poll() -> None:
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(b"here")
+        done.wait(5)
+
+    with peer_pair(serve) as io:
+        time.sleep(0.2)  # "here" has arrived
+        started = time.monotonic()
+        assert io.recv(100, started - 1) == b"here"
+        with pytest.raises(TimeoutError):
+            io.recv(100, time.monotonic() - 1)
+        assert time.monotonic() - started < 0.1
+        done.set()
+
+
+def test_eof_reads_as_empty_bytes() -> None:
+    with peer_pair(lambda conn: conn.sendall(b"bye")) as io:
+        assert read_exactly(io, 3, soon(5)) == b"bye"
+        assert io.recv(100, soon(5)) == b""
+
+
+def test_send_all_writes_everything_to_a_slow_reader() -> None:
+    payload = os.urandom(8 << 20)
+    digest: list[str] = []
+
+    def serve(conn: socket.socket) -> None:
+        received = bytearray()
+        while len(received) < len(payload):
+            time.sleep(0.001)  # let the client's buffers fill so it must wait
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                break
+            received += chunk
+        digest.append(hashlib.sha256(received).hexdigest())
+
+    with peer_pair(serve) as io:
+        io.send_all(payload, soon(30))
+        io.sock.shutdown(socket.SHUT_WR)
+        io.sock.close()
+    assert digest == [hashlib.sha256(payload).hexdigest()]
+
+
+def test_send_all_times_out_against_a_peer_that_never_reads() -> None:
+    stop = threading.Event()
+
+    with peer_pair(lambda conn: stop.wait(10)) as io:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            io.send_all(b"x" * (64 << 20), soon(0.3))
+        assert time.monotonic() - started < 5
+        stop.set()
+
+
+def test_send_after_the_peer_closed_raises_the_socket_error() -> None:
+    closed = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        closed.set()  # closing with linger 0 sends RST
+
+    with peer_pair(serve) as io:
+        closed.wait(5)
+        give_up = soon(10)
+        with pytest.raises(OSError) as info:
+            while time.monotonic() < give_up:  # the RST arrives after a write or two
+                io.send_all(b"y" * 65536, soon(5))
+                time.sleep(0.01)
+        assert not isinstance(info.value, TimeoutError)
+
+
+def test_tls_both_ways_and_buffered_records(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    upload = os.urandom(3 << 20)
+    download = os.urandom(3 << 20)
+
+    def serve(conn: socket.socket) -> None:
+        received = bytearray()
+        while len(received) < len(upload):
+            received += conn.recv(1 << 16)
+        assert received == upload
+        conn.sendall(download)
+        # Small records in one write: once the first read has taken part of
+        # them, the rest sit decrypted in the TLS object, not in the socket.
+        conn.sendall(b"a" * 10 + b"b" * 10 + b"c" * 10)
+        conn.recv(1)  # wait for the client to finish
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        io.send_all(upload, soon(30))
+        assert read_exactly(io, len(download), soon(30)) == download
+        time.sleep(0.2)  # the small records have arrived
+        tail = [io.recv(10, time.monotonic() - 1) for _ in range(3)]  # no waiting allowed
+        assert tail == [b"a" * 10, b"b" * 10, b"c" * 10]
+        io.send_all(b"!", soon(5))
+
+
+def test_connection_write_timeout_is_a_transport_error() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        conn = http.connect("http", "127.0.0.1", listener.getsockname()[1], timeout=0.3)
+        assert not conn.socket.getblocking()
+        ref = conn.request("POST", "/upload", [], http.STREAM)
+        started = time.monotonic()
+        with pytest.raises(TransportError) as info:
+            for _ in range(10_000):  # nobody reads: the buffers fill, then the write times out
+                conn.stream_request_body(ref, b"z" * (1 << 20))
+        assert info.value.reason == "timeout"
+        assert time.monotonic() - started < 10
+        assert not conn.open
+    finally:
+        thread.join(5)
+        for sock in accepted:
+            sock.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_send_buffers_keeps_order_through_partial_writes(
+    tls: bool, server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # 1,500 pieces (more than one sendmsg takes), empty ones among them, some
+    # memoryviews: the slow reader makes writes stop part-way through pieces.
+    pieces: list[bytes | memoryview] = []
+    for index in range(1500):
+        size = (index * 7919) % 20_000
+        piece = os.urandom(size)
+        pieces.append(memoryview(piece)[1:] if index % 3 == 0 and size else piece)
+    expected = b"".join(pieces)
+    digest: list[str] = []
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        received = bytearray()
+        while len(received) < len(expected):
+            time.sleep(0.0005)
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                break
+            received += chunk
+        digest.append(hashlib.sha256(received).hexdigest())
+        done.set()
+
+    contexts = (server_ssl_context, client_ssl_context) if tls else (None, None)
+    with peer_pair(serve, server_context=contexts[0], client_context=contexts[1]) as io:
+        io.send_buffers(pieces, soon(60))
+        # Closing now could reset the connection (TLS 1.3 session tickets sit
+        # unread in our receive buffer) and cut off what is still in flight.
+        assert done.wait(60)
+    assert digest == [hashlib.sha256(expected).hexdigest()]
+
+
+def test_send_buffers_times_out_against_a_peer_that_never_reads() -> None:
+    stop = threading.Event()
+    with peer_pair(lambda conn: stop.wait(10)) as io:
+        with pytest.raises(TimeoutError):
+            io.send_buffers([b"h" * 9, b"x" * (32 << 20), b"t" * 9], soon(0.3))
+        stop.set()
