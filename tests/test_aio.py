@@ -638,3 +638,12 @@ def test_blocking_and_async_shells_agree_on_http2_settings(
             return conn.server_settings
 
     assert run(main) == expected
+
+
+def test_bad_http2_settings_are_refused_before_dialing() -> None:
+    async def main() -> None:
+        # Port 1 would refuse the connection: a ValueError proves nothing was dialed.
+        await connect("http", "127.0.0.1", 1, protocols=("http2",), http2_max_frame_size=1)
+
+    with pytest.raises(ValueError):
+        asyncio.run(main())

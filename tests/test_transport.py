@@ -563,3 +563,73 @@ def test_failed_answer_write_keeps_the_events_and_reports_later(reader: str) -> 
         finally:
             client_shut.set()
             peer.join(SERVER_SOCKET_TIMEOUT)
+
+
+# -- HTTP/2 settings of connect() ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"http2_max_frame_size": 16_383},
+        {"http2_max_frame_size": 1 << 24},
+        {"http2_max_frame_size": True},
+        {"http2_window_size": -1},
+        {"http2_window_size": 1 << 31},
+        {"http2_window_size": 1.5},
+    ],
+)
+def test_bad_http2_settings_are_refused_before_dialing(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        # Port 1 would refuse the connection: a ValueError proves nothing was dialed.
+        http.connect("http", "127.0.0.1", 1, protocols=("http2",), **options)  # type: ignore[arg-type]
+
+
+def test_http2_settings_reach_the_server() -> None:
+    """A hand-rolled server reads the client's preface, SETTINGS and WINDOW_UPDATE."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: dict[str, int] = {}
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while len(data) < 24 + 9:
+                data += conn.recv(65536)
+            assert data.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            length = int.from_bytes(data[24:27], "big")
+            assert data[27] == 0x4  # SETTINGS
+            while len(data) < 24 + 9 + length + 13:
+                data += conn.recv(65536)
+            payload = data[33 : 33 + length]
+            for offset in range(0, length, 6):
+                code = int.from_bytes(payload[offset : offset + 2], "big")
+                seen[f"0x{code:x}"] = int.from_bytes(payload[offset + 2 : offset + 6], "big")
+            update = data[33 + length : 33 + length + 13]
+            assert update[3] == 0x8  # WINDOW_UPDATE on the connection
+            seen["connection_increment"] = int.from_bytes(update[9:13], "big")
+            # Our SETTINGS (none), and the ACK of theirs.
+            settings, ack = b"\x00\x00\x00\x04\x00", b"\x00\x00\x00\x04\x01"
+            conn.sendall(settings + bytes(4) + ack + bytes(4))
+            conn.recv(65536)  # their ACK; then hang up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with http.connect(
+            "http",
+            "127.0.0.1",
+            listener.getsockname()[1],
+            protocols=("http2",),
+            timeout=5,
+            http2_window_size=4 << 20,
+            http2_max_frame_size=1 << 20,
+        ) as conn:
+            assert conn.version == "HTTP/2"
+        thread.join(5)
+    finally:
+        listener.close()
+    assert seen["0x4"] == 4 << 20  # SETTINGS_INITIAL_WINDOW_SIZE
+    assert seen["0x5"] == 1 << 20  # SETTINGS_MAX_FRAME_SIZE
+    assert seen["0x2"] == 0  # SETTINGS_ENABLE_PUSH
+    assert seen["connection_increment"] == (4 << 20) - 65_535

@@ -21,6 +21,14 @@ from mint.errors import HTTPError, TransportError
 from mint.http.core import HTTPCore
 from mint.http.events import Ref
 from mint.http.http1 import HTTP1Core
+from mint.http.http2 import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_RECEIVE_WINDOW,
+    MAX_FRAME_SIZE,
+    MAX_WINDOW,
+    MIN_FRAME_SIZE,
+    HTTP2Core,
+)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ALPN_IDS = {"http1": "http/1.1", "http2": "h2"}
@@ -35,6 +43,9 @@ class ConnectPlan:
     port: int
     offered: tuple[str, ...]
     cafile: str | None
+    #: HTTP/2 receive window and SETTINGS_MAX_FRAME_SIZE (see ``HTTP2Core``).
+    http2_window_size: int = DEFAULT_RECEIVE_WINDOW
+    http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
 
 
 def plan_connect(
@@ -45,25 +56,51 @@ def plan_connect(
     ssl_context: ssl.SSLContext | None,
     cafile: str | os.PathLike[str] | None,
     verify: bool,
+    http2_window_size: int = DEFAULT_RECEIVE_WINDOW,
+    http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> ConnectPlan:
     """Check ``connect``'s arguments up front, so a mistake never costs a network round trip.
 
     Raises ``ValueError`` (a caller's bug, not a network condition) for an
-    unknown scheme or protocol, a port out of range, or ``ssl_context``
-    combined with ``cafile``/``verify``.
+    unknown scheme or protocol, a port out of range, ``ssl_context``
+    combined with ``cafile``/``verify``, or HTTP/2 settings out of RFC 9113's
+    ranges.
     """
     if scheme not in DEFAULT_PORTS:
         raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
     offered = offered_protocols(protocols)
     if port is None:
         port = DEFAULT_PORTS[scheme]
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if not _is_int(port) or not 0 < port < 65536:
         raise ValueError(f"port must be an int within 1..65535, not {port!r}")
     if ssl_context is not None and (cafile is not None or not verify):
         raise ValueError(
             "pass either ssl_context (configured as you need) or cafile=/verify=, not both"
         )
-    return ConnectPlan(scheme, host, port, offered, None if cafile is None else os.fspath(cafile))
+    if not _is_int(http2_window_size) or not 0 <= http2_window_size <= MAX_WINDOW:
+        raise ValueError(
+            f"http2_window_size must be an int within 0..{MAX_WINDOW}, not {http2_window_size!r}"
+        )
+    if not _is_int(http2_max_frame_size) or not (
+        MIN_FRAME_SIZE <= http2_max_frame_size <= MAX_FRAME_SIZE
+    ):
+        raise ValueError(
+            f"http2_max_frame_size must be an int within {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE},"
+            f" not {http2_max_frame_size!r}"
+        )
+    return ConnectPlan(
+        scheme,
+        host,
+        port,
+        offered,
+        None if cafile is None else os.fspath(cafile),
+        http2_window_size,
+        http2_max_frame_size,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def offered_protocols(protocols: Sequence[str]) -> tuple[str, ...]:
@@ -123,12 +160,16 @@ def authority(scheme: str, host: str, port: int) -> str:
     return name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
 
 
-def make_core(http2: bool, scheme: str, host: str, port: int) -> HTTPCore:
+def make_core(http2: bool, plan: ConnectPlan) -> HTTPCore:
+    name = authority(plan.scheme, plan.host, plan.port)
     if http2:
-        from mint.http.http2 import HTTP2Core
-
-        return HTTP2Core(authority(scheme, host, port), scheme)
-    return HTTP1Core(authority(scheme, host, port))
+        return HTTP2Core(
+            name,
+            plan.scheme,
+            initial_window_size=plan.http2_window_size,
+            max_frame_size=plan.http2_max_frame_size,
+        )
+    return HTTP1Core(name)
 
 
 def transport_error(exc: BaseException, doing: str) -> TransportError:

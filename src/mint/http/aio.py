@@ -66,6 +66,7 @@ from mint.http._setup import (
 )
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
+from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
 
 _READ_SIZE = 64 * 1024
 # asyncio.TimeoutError is the builtin only from Python 3.11 on.
@@ -423,6 +424,8 @@ async def connect(
     cafile: str | os.PathLike[str] | None = None,
     verify: bool = True,
     server_hostname: str | None = None,
+    http2_window_size: int = DEFAULT_RECEIVE_WINDOW,
+    http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> AsyncConnection:
     """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
 
@@ -433,7 +436,17 @@ async def connect(
     SETTINGS arrived.  ``timeout`` bounds the whole connect, and later each
     ``drain``.
     """
-    plan = plan_connect(scheme, host, port, protocols, ssl_context, cafile, verify)
+    plan = plan_connect(
+        scheme,
+        host,
+        port,
+        protocols,
+        ssl_context,
+        cafile,
+        verify,
+        http2_window_size,
+        http2_max_frame_size,
+    )
     context = (
         tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
     )
@@ -464,7 +477,7 @@ async def connect(
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
     http2 = use_http2(scheme, plan.offered, alpn)
     try:
-        core = make_core(http2, scheme, plan.host, plan.port)
+        core = make_core(http2, plan)
     except BaseException:
         writer.close()
         raise
