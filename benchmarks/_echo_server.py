@@ -74,6 +74,37 @@ def _decline_permessage_deflate() -> None:
     ws_stream.PerMessageDeflate = NoDeflate  # type: ignore[attr-defined]
 
 
+def _widen_http2_windows(size: int) -> None:
+    """Make hypercorn's HTTP/2 receive windows ``size`` bytes instead of 65,535.
+
+    hypercorn keeps RFC 9113's default windows and gives them back 32 KiB at a
+    time, so a 1 MiB upload waits for some 32 WINDOW_UPDATE round trips that
+    an HTTP/1.1 upload never pays.  A server with wide windows shows what the
+    client itself costs per message over HTTP/2.
+    """
+    import h2.settings
+    from hypercorn.protocol import h2 as hypercorn_h2
+
+    original_init = hypercorn_h2.H2Protocol.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        connection = self.connection
+        values = dict(connection.local_settings.items())
+        values[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = size
+        connection.local_settings = h2.settings.Settings(client=False, initial_values=values)
+        initiate = connection.initiate_connection
+
+        def initiate_connection() -> None:
+            initiate()
+            # SETTINGS cover streams; the connection window takes a WINDOW_UPDATE.
+            connection.increment_flow_control_window(size - 65_535)
+
+        connection.initiate_connection = initiate_connection
+
+    hypercorn_h2.H2Protocol.__init__ = init  # type: ignore[method-assign]
+
+
 async def _serve(sock: socket.socket, certfile: str | None) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -96,8 +127,11 @@ async def _serve(sock: socket.socket, certfile: str | None) -> None:
 def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--certfile", help="PEM with certificate chain and key: serve TLS")
+    parser.add_argument("--window", type=int, help="HTTP/2 receive windows, in bytes")
     args = parser.parse_args()
     _decline_permessage_deflate()
+    if args.window is not None:
+        _widen_http2_windows(args.window)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -133,11 +167,13 @@ def certificates() -> Iterator[Certificates]:
 
 
 @contextmanager
-def echo_server(certfile: str | None = None) -> Iterator[int]:
+def echo_server(certfile: str | None = None, *, window: int | None = None) -> Iterator[int]:
     """Start the echo server in a child process; yield its port; stop it."""
     command = [sys.executable, os.path.abspath(__file__)]
     if certfile is not None:
         command += ["--certfile", certfile]
+    if window is not None:
+        command += ["--window", str(window)]
     # hypercorn logs a traceback when a client drops an HTTP/2 stream it already
     # forgot (niquests does, on close); that noise is not the benchmark's business.
     process = subprocess.Popen(

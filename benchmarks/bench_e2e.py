@@ -33,10 +33,13 @@ H1 = "HTTP/1.1 ws://"
 H1_TLS = "HTTP/1.1 TLS"
 H2C = "HTTP/2 h2c"
 H2_TLS = "HTTP/2 TLS"
-TRANSPORTS = (H1, H1_TLS, H2C, H2_TLS)
+#: h2c against a hypercorn whose HTTP/2 receive windows are 16 MiB (see _echo_server).
+H2C_WIDE = "HTTP/2 h2c, server window 16 MiB"
+WIDE_WINDOW = 16 * 2**20
+TRANSPORTS = (H1, H1_TLS, H2C, H2_TLS, H2C_WIDE)
 # mint's HTTP/2 rows are compared with its HTTP/1.1 row of the same security.
-HTTP1_TWIN = {H2C: H1, H2_TLS: H1_TLS}
-PROFILE_NAMES = {"h1": H1, "h1-tls": H1_TLS, "h2c": H2C, "h2-tls": H2_TLS}
+HTTP1_TWIN = {H2C: H1, H2_TLS: H1_TLS, H2C_WIDE: H1}
+PROFILE_NAMES = {"h1": H1, "h1-tls": H1_TLS, "h2c": H2C, "h2-tls": H2_TLS, "h2c-wide": H2C_WIDE}
 
 SMALL_SIZE = 32
 LARGE_SIZE = 2**20
@@ -49,6 +52,7 @@ class Servers:
 
     plain_port: int
     tls_port: int
+    wide_port: int
     certs: Certificates
 
 
@@ -64,10 +68,12 @@ class Target:
 def _targets() -> list[Target]:
     def mint(transport: str) -> Target:
         tls = transport in (H1_TLS, H2_TLS)
-        http2 = transport in (H2C, H2_TLS)
+        http2 = transport in (H2C, H2_TLS, H2C_WIDE)
 
         def open_session(servers: Servers) -> EchoSession:
             port = servers.tls_port if tls else servers.plain_port
+            if transport == H2C_WIDE:
+                port = servers.wide_port
             ca_file = servers.certs.ca_file if tls else None
             return MintSession(port, tls=tls, http2=http2, ca_file=ca_file)
 
@@ -145,7 +151,8 @@ def running_servers() -> Iterator[Servers]:
         certs = stack.enter_context(certificates())
         plain_port = stack.enter_context(echo_server())
         tls_port = stack.enter_context(echo_server(certs.server_pem))
-        yield Servers(plain_port=plain_port, tls_port=tls_port, certs=certs)
+        wide_port = stack.enter_context(echo_server(window=WIDE_WINDOW))
+        yield Servers(plain_port=plain_port, tls_port=tls_port, wide_port=wide_port, certs=certs)
 
 
 def measure_once(target: Target, workload: Workload, servers: Servers) -> tuple[float, float]:

@@ -28,6 +28,9 @@ import time
 READ_SIZE = 64 * 1024
 MAX_READ_SIZE = 256 * 1024
 
+#: Below this many bytes a join and ``send`` beat ``sendmsg``'s per-buffer setup.
+_GATHER_FROM = 64 * 1024
+
 #: Buffers per sendmsg call, under every system's IOV_MAX (1024 on Linux).
 _MAX_BUFFERS = 512
 
@@ -95,14 +98,14 @@ class NonBlockingSocket:
     def send_buffers(self, buffers: list[bytes | memoryview], deadline: float | None) -> None:
         """Write ``buffers`` in order, as one stream of bytes, by ``deadline``.
 
-        Over plain TCP they go out with ``sendmsg`` (gather write: the kernel
-        reads each piece where it lies, no join).  TLS has no gather write,
+        Over plain TCP, large writes go out with ``sendmsg`` (gather write: the
+        kernel reads each piece where it lies, no join).  TLS has no gather write,
         and a TLS record per small piece would cost more than the join saves.
         """
         if len(buffers) == 1:
             self.send_all(buffers[0], deadline)
             return
-        if not self._gather:
+        if not self._gather or sum(map(len, buffers)) < _GATHER_FROM:
             self.send_all(b"".join(buffers), deadline)
             return
         views = [memoryview(buffer) for buffer in buffers]
