@@ -77,8 +77,14 @@ DEFAULT_RECEIVE_WINDOW = 1 << 20
 
 MAX_WINDOW = (1 << 31) - 1
 
-DEFAULT_MAX_FRAME_SIZE = 1 << 16
-"""The largest frame we let the server send (RFC 9113 section 6.5.2); see ``HTTP2Core``."""
+DEFAULT_MAX_FRAME_SIZE = 1 << 20
+"""The largest frame we let the server send (RFC 9113 section 6.5.2).
+
+As large as the receive window: DATA frames are handed on piece by piece as
+they arrive (see ``mint.http._h2_framing``), so their size costs no memory,
+and a server that honours it sends a 1 MiB message as one frame rather than
+64.  Other frames are buffered whole, at most this much per connection.
+"""
 
 #: RFC 9113 section 6.5.2: SETTINGSMAX_FRAME_SIZE must lie within these.
 MIN_FRAME_SIZE = 1 << 14
