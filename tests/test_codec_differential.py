@@ -92,14 +92,23 @@ class Case:
 
 
 class DeflateServer:
-    """Compresses as a permessage-deflate server with context takeover."""
+    """Compresses as a permessage-deflate server, with or without context takeover."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, resets: bool = False) -> None:
+        self.resets = resets
         self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
 
     def compress(self, message: bytes) -> bytes:
         data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self.resets:
+            self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
         return data[:-4]
+
+    def compress_final(self, message: bytes) -> bytes:
+        """Ending with a BFINAL block (RFC 7692 7.2.3.4): the next message starts a new stream."""
+        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_FINISH)
+        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return data
 
 
 def message_payload(rng: random.Random, opcode: int, size: int, cue: bytes) -> bytes:
@@ -110,9 +119,14 @@ def message_payload(rng: random.Random, opcode: int, size: int, cue: bytes) -> b
 
 
 @st.composite
-def cases(draw: st.DrawFn, kinds: list[str] = KINDS, noise: bool = True) -> Case:
+def cases(
+    draw: st.DrawFn,
+    kinds: list[str] = KINDS,
+    noise: bool = True,
+    extensions: tuple[str, ...] = ("none", "deflate", "deflate_resets", "quirky"),
+) -> Case:
     """A stream of pieces of the given kinds; ``noise`` adds stray RSV bits and corruption."""
-    extension = draw(st.sampled_from(["none", "deflate", "quirky"]))
+    extension = draw(st.sampled_from(extensions))
     options: dict[str, object] = {
         "max_frame_size": draw(st.sampled_from(LIMITS)),
         "max_message_size": draw(st.sampled_from(LIMITS)),
@@ -127,7 +141,7 @@ def cases(draw: st.DrawFn, kinds: list[str] = KINDS, noise: bool = True) -> Case
         if limit + delta >= 0
     ]
     rng = random.Random(draw(st.integers(0, 2**32)))
-    server = DeflateServer()
+    server = DeflateServer(resets=extension == "deflate_resets")
     parts: list[bytes] = []
     for _ in range(draw(st.integers(1, 12))):
         kind = draw(st.sampled_from(kinds))
@@ -144,8 +158,14 @@ def cases(draw: st.DrawFn, kinds: list[str] = KINDS, noise: bool = True) -> Case
                 bad = rng.choice([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82"])
                 payload = payload[:cut] + bad + payload[cut:]
             rsv = 0
-            if extension == "deflate" and draw(st.booleans()):
-                payload = server.compress(payload)
+            if extension.startswith("deflate") and draw(st.booleans()):
+                if draw(st.integers(0, 5)):
+                    payload = server.compress(payload)
+                else:
+                    payload = server.compress_final(payload)
+                    payload += draw(
+                        st.sampled_from([b"", b"", b"\x00", b"junk"] if noise else [b""])
+                    )
                 rsv = RSV1
                 if noise and draw(st.integers(0, 9)) == 0:  # corrupt compressed data
                     payload = rng.randbytes(len(payload) + 1)
@@ -212,6 +232,9 @@ def new_websocket(case: Case, run: codec.DecodeRun | None) -> WebSocket:
     extensions: list[Extension] = []
     if case.extension == "deflate":
         extensions = [PerMessageDeflate().accept([])]
+    elif case.extension == "deflate_resets":
+        offer = PerMessageDeflate(server_no_context_takeover=True)
+        extensions = [offer.accept([("server_no_context_takeover", None)])]
     elif case.extension == "quirky":
         extensions = [Quirky()]
     with decode_run_set_to(run):
@@ -247,6 +270,16 @@ def outcome(ws: WebSocket, data: bytes) -> tuple[object, ...]:
 
 
 def state(ws: WebSocket) -> tuple[object, ...]:
+    extension_state: tuple[object, ...] = ()
+    for extension in ws.extensions:
+        if isinstance(extension, PerMessageDeflate):
+            # The C decoder inflates through the hook, the Python one through decode_message:
+            # the extension must end up the same either way.
+            extension_state = (
+                extension._inflater is None,
+                extension.inflate_hook() is None,
+                extension._receive_state,
+            )
     return (
         repr(ws),
         ws.close_received,
@@ -254,6 +287,7 @@ def state(ws: WebSocket) -> tuple[object, ...]:
         ws._pending_size,
         ws._recv_opcode,
         ws._message_size,
+        extension_state,
     )
 
 
@@ -277,6 +311,24 @@ def test_c_and_python_decoders_agree(case: Case) -> None:
 @given(cases(kinds=["text", "binary", "control", "fragmented"], noise=False))
 def test_c_and_python_decoders_agree_on_well_formed_streams(case: Case) -> None:
     """Mostly valid streams get further before a fault: limits and long runs are tested."""
+    check_agreement(case)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    cases(
+        kinds=["text", "binary", "text", "binary", "control", "fragmented"],
+        noise=False,
+        extensions=("deflate", "deflate_resets"),
+    )
+)
+def test_c_and_python_decoders_agree_on_compressed_streams(case: Case) -> None:
+    """Runs of compressed messages, some ending their DEFLATE stream: the inflate hook at work."""
     check_agreement(case)
 
 
@@ -350,6 +402,22 @@ def test_c_and_python_decoders_agree_on_every_header(extension: str) -> None:
             stream += server_frame(BINARY, b"after")
             for reads in ([stream], [stream[:3], stream[3:7], stream[7:]]):
                 check_agreement(Case(stream, reads, extension, {}))
+
+
+@pytest.mark.parametrize("resets", [False, True])
+@pytest.mark.parametrize("limit", [1, 2, 125, 126, 127, 300, 65535, 70_000])
+def test_c_and_python_decoders_agree_at_compressed_limit_edges(limit: int, resets: bool) -> None:
+    """Compressed messages inflating to just under, at and over the message limit."""
+    extension = "deflate_resets" if resets else "deflate"
+    for size in (limit - 1, limit, limit + 1):
+        for opcode in (TEXT, BINARY):
+            server = DeflateServer(resets=resets)
+            stream = b"".join(
+                server_frame(kind, server.compress(body), rsv=RSV1)
+                for kind, body in [(BINARY, b""), (opcode, b"a" * size), (BINARY, b"next")]
+            )
+            for reads in ([stream], [stream[:5], stream[5:]]):
+                check_agreement(Case(stream, reads, extension, {"max_message_size": limit}))
 
 
 @pytest.mark.parametrize("extension", ["none", "deflate", "quirky"])

@@ -1,7 +1,7 @@
 """Types of the optional C accelerator ``_speedups.c``; see ``_mask.py`` and ``codec.py``."""
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from typing_extensions import Buffer
 
@@ -26,6 +26,12 @@ def decode_run(
         Callable[[int, bytes, int, int | None], bytes] | None,
         Callable[[_Owner, bytes, int], bytes],
         Callable[[_Owner, Exception], BaseException],
+        tuple[
+            Callable[[], tuple[int, Any, bytes] | None],
+            Callable[[Any, bytes, int | None], bytes],
+            Callable[[Exception], BaseException],
+        ]
+        | None,
     ],
     /,
 ) -> tuple[int, int]: ...

@@ -17,9 +17,14 @@ goes through ``_decode_frame``, one frame per call.
 When ``_speedups`` was compiled, both of those runs are walked in C instead
 (``decode_run``, see ``_speedups.c``): it takes the same simple frames,
 with no extension or one, and stops at the first frame that is anything
-else, which ``_decode_frame`` then handles with all its checks.  The
+else, which ``_decode_frame`` then handles with all its checks.  When the
+extension offers an ``inflate_hook`` (permessage-deflate does), the C walk
+feeds a compressed message to the extension's decompressor itself and calls
+the extension's Python code only for what is not routine (the first
+message, a finished stream, the limit, an error); see ``InflateHook``.  The
 pure-Python loops stay as the fallback and the reference the C one is tested
-against (``tests/test_codec_differential.py``).
+against (``tests/test_codec_differential.py``): they call ``decode_message``
+for every message, so the comparison also checks the hook against it.
 
 Input that ends inside a frame is kept as a list of chunks, untouched until
 enough bytes arrived to make progress; once a data frame's header has been
@@ -54,7 +59,7 @@ from mint.websocket._frame_slots import (
 from mint.websocket._frame_slots import set_binary_fin as set_binary_fin_slot
 from mint.websocket._frame_slots import set_text_fin as set_text_fin_slot
 from mint.websocket._mask import SPEEDUPS, fresh_keys, masked_frame
-from mint.websocket.extensions.base import Extension
+from mint.websocket.extensions.base import Extension, InflateHook
 from mint.websocket.frames import Binary, Close, Frame, Ping, Pong, Text
 
 __all__ = ["WebSocket"]
@@ -82,9 +87,16 @@ _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 #: calls for a whole message in one frame; see ``Extension.decode_message``.
 MessageDecoder: TypeAlias = Callable[[int, bytes, int, "int | None"], bytes]
 
+#: An extension's ``(inflate_hook, inflate_finished, inflate_failed)``: see ``InflateHook``.
+InflateMethods: TypeAlias = tuple[
+    Callable[[], "InflateHook | None"],
+    Callable[[object, bytes, "int | None"], bytes],
+    Callable[[Exception], BaseException],
+]
+
 #: What ``decode_run`` needs to know of a WebSocket, fixed at its construction:
 #: ``(rsv_allowed, frame_limit, max_message_size, decode_message or None,
-#: WebSocket._check_decoded, WebSocket._extension_failure)``.
+#: WebSocket._check_decoded, WebSocket._extension_failure, inflate methods or None)``.
 RunConfig: TypeAlias = tuple[
     int,
     int,
@@ -92,6 +104,7 @@ RunConfig: TypeAlias = tuple[
     "MessageDecoder | None",
     Callable[["WebSocket", bytes, int], bytes],
     Callable[["WebSocket", Exception], ProtocolError],
+    "InflateMethods | None",
 ]
 #: ``decode_run(data, pos, frames, websocket, config) -> (pos, need)``: see ``_speedups.c``.
 DecodeRun: TypeAlias = Callable[[bytes, int, list[Frame], "WebSocket", RunConfig], tuple[int, int]]
@@ -234,6 +247,7 @@ class WebSocket:
             self._extensions[0].decode_message if len(self._extensions) == 1 else None,
             WebSocket._check_decoded,
             WebSocket._extension_failure,
+            _inflate_methods(self._extensions),
         )
         self._mask_keys = fresh_keys()
         self._send_opcode = 0
@@ -845,6 +859,16 @@ class WebSocket:
             self._recv_opcode = 0
             self._message_size = 0
             self._parts = []
+
+
+def _inflate_methods(extensions: Sequence[Extension]) -> InflateMethods | None:
+    """The single extension's inflate hook methods, when its class offers a hook at all."""
+    if len(extensions) != 1:
+        return None
+    extension = extensions[0]
+    if type(extension).inflate_hook is Extension.inflate_hook:
+        return None  # would always answer None: not worth asking
+    return (extension.inflate_hook, extension.inflate_finished, extension.inflate_failed)
 
 
 def _untransformed(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:

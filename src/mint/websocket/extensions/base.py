@@ -21,7 +21,7 @@ hot path.  They see data frames only (opcodes 0x0 continuation, 0x1 text,
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, TypeAlias
+from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 Params: TypeAlias = list[tuple[str, str | None]]
 """Extension parameters in order, e.g. ``[("client_max_window_bits", None)]``; None: no value."""
@@ -29,6 +29,44 @@ Params: TypeAlias = list[tuple[str, str | None]]
 RSV1: int = 0x40
 RSV2: int = 0x20
 RSV3: int = 0x10
+
+
+class InflateHook(NamedTuple):
+    """How a whole compressed message decodes without the extension's Python code.
+
+    An extension returns one from ``Extension.inflate_hook`` when, for a
+    message that comes in one frame, ``decode_message`` amounts to feeding a
+    streaming decompressor (``zlib.decompressobj()`` and the like: a
+    ``decompress(data, max_length)`` method and an ``eof`` attribute).  The
+    C run decoder then decodes such a message itself, which saves the Python
+    call, its frame and one of two copies of the payload per message.  With
+    ``max_size`` the limit ``decode_message`` would get, a frame whose RSV
+    bits are exactly ``rsv`` decodes as::
+
+        try:
+            data = decompressor.decompress(payload + tail, max_size + 1)
+            # decompressor.decompress(payload + tail) when max_size is None
+            # or not below sys.maxsize
+        except Exception as exc:
+            replacement = extension.inflate_failed(exc)
+            if replacement is exc:
+                raise
+            raise replacement from exc
+        if (max_size is not None and len(data) > max_size) or decompressor.eof:
+            data = extension.inflate_finished(decompressor, data, max_size)
+
+    and a frame with no RSV bit at all is the message as it came.  Any other
+    frame still goes to ``decode_message``.  The extension guarantees that
+    this is what ``decode_message`` returns or raises, with the same effect
+    on its state.
+    """
+
+    #: The RSV bits that mark a compressed message (``RSV1`` for permessage-deflate).
+    rsv: int
+    #: The decompressor the next compressed message goes through.
+    decompressor: Any
+    #: Bytes appended to each payload before decompressing it.
+    tail: bytes
 
 
 class Extension(abc.ABC):
@@ -100,3 +138,44 @@ class Extension(abc.ABC):
                 close_code=1002,
             )
         return payload
+
+    def inflate_hook(self) -> InflateHook | None:
+        """How the next whole message may be decoded without Python code, if it may.
+
+        ``None`` (this default): every message goes through ``decode_message``.
+        A decompressing extension may return an ``InflateHook`` (see there) for
+        its current state.  The codec asks again after every call it makes into
+        the extension (``decode_message``, ``inflate_finished``,
+        ``inflate_failed``) and at the start of every ``decode``, and never
+        uses a hook after the extension's state may have changed, so an
+        extension that replaces its decompressor (a reset, a finished stream,
+        an error) just returns the new state next time.
+        """
+        return None
+
+    def inflate_finished(self, decompressor: Any, data: bytes, max_size: int | None) -> bytes:
+        """The hooked decompressor produced more than ``max_size`` bytes or reached ``eof``.
+
+        Return the message's bytes, or raise as ``decode_message`` would have
+        (``ProtocolError`` 1009 over the limit).  This default enforces the
+        limit and ignores the end of the stream.
+        """
+        if max_size is not None and len(data) > max_size:
+            from mint.errors import ProtocolError
+
+            raise ProtocolError(
+                f"a compressed message inflates past the {max_size} bytes left "
+                "under the message size limit",
+                close_code=1009,
+                reason="message_too_big",
+            )
+        return data
+
+    def inflate_failed(self, exc: Exception) -> BaseException:
+        """The hooked decompressor raised ``exc``: what ``decode_message`` would raise instead.
+
+        Return ``exc`` itself to let it go on (the codec makes any exception
+        that is not a ``ProtocolError`` a 1002 failure of the extension), or
+        the exception to raise from it.  This default returns ``exc``.
+        """
+        return exc

@@ -45,16 +45,27 @@ Decisions worth knowing, with the rule each follows:
   "inconsistent".
 * **Decompression is bounded**: at most ``max_size + 1`` bytes are produced per
   call, so a few KiB that would inflate to gigabytes cost at most the limit.
+  A limit of ``sys.maxsize`` or more is no bound at all (no message can reach
+  it, and one more does not fit zlib's ``max_length``).
+* **The C decoder inflates the routine message without this module's Python
+  code**, through ``inflate_hook`` (see ``InflateHook``): the inflater, the
+  tail to append, and RSV1.  A hook exists exactly while an inflater does and
+  the server keeps its context; it is made with each new inflater and
+  dropped with it (``_drop_inflater``), and the codec asks for it again
+  after every call into this class, so it never feeds a replaced inflater.
+  The first message (which creates the inflater), a finished stream, the
+  limit, zlib errors and per-message resets stay here, in Python.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import zlib
 from typing import Any, ClassVar
 
 from mint.errors import ProtocolError, WebSocketError
-from mint.websocket.extensions.base import RSV1, Extension, Params
+from mint.websocket.extensions.base import RSV1, Extension, InflateHook, Params
 
 __all__ = ["PerMessageDeflate"]
 
@@ -67,6 +78,9 @@ _AFTER_FINAL_BLOCK = (_TAIL, b"\x00" + _TAIL)
 # Window bits as RFC 7692 section 7.1.2 writes them: 8 to 15, plain digits.
 _WINDOW_BITS = re.compile(r"(?:8|9|1[0-5])\Z")
 _NEGOTIATION = "extension_negotiation"
+# A limit this high cannot be reached (no bytes object is longer), and one more
+# than it does not fit decompress()'s max_length: such limits inflate unbounded.
+_UNBOUNDED = sys.maxsize
 
 # What an outgoing or incoming message is doing, between its frames.
 _IDLE = 0
@@ -156,6 +170,8 @@ class PerMessageDeflate(Extension):
         self.server_resets = False
         self._deflater: Any = None
         self._inflater: Any = None
+        # What inflate_hook() returns: set with each new inflater, cleared with it.
+        self._hook: InflateHook | None = None
         self._end_flush = zlib.Z_SYNC_FLUSH
         self._send_state = _IDLE
         self._receive_state = _IDLE
@@ -289,8 +305,15 @@ class PerMessageDeflate(Extension):
 
     def _new_inflater(self) -> Any:
         self._require_negotiated()
-        self._inflater = zlib.decompressobj(-self.server_window_bits)
-        return self._inflater
+        inflater = self._inflater = zlib.decompressobj(-self.server_window_bits)
+        # Resetting after every message is decode_message's job: no hook then.
+        self._hook = None if self.server_resets else InflateHook(RSV1, inflater, _TAIL)
+        return inflater
+
+    def _drop_inflater(self) -> None:
+        """Forget the inflater (and the hook on it): the next compressed message starts afresh."""
+        self._inflater = None
+        self._hook = None
 
     # -- frame hooks (hot path) ----------------------------------------------
 
@@ -358,7 +381,11 @@ class PerMessageDeflate(Extension):
         max_size)[0]`` returns, minus the fragment bookkeeping, the tuple, one
         argument and a call: per 1 KiB message this extension adds about
         0.25 µs to zlib's work this way, against 0.5 µs through
-        ``decode_frame``.
+        ``decode_frame``.  The C decoder skips even that for most messages:
+        it inflates through ``inflate_hook`` and comes back here only when
+        there is no hook (see there).  Whatever it does must stay what this
+        method does; ``inflate_finished`` and ``inflate_failed`` are this
+        method's two unusual ends.
         """
         self._receive_state = _IDLE
         if not rsv:
@@ -371,9 +398,35 @@ class PerMessageDeflate(Extension):
             data: bytes = inflater.decompress(payload + _TAIL, max_size + 1)
         except zlib.error as exc:
             raise self._corrupt(exc) from exc
+        except OverflowError:
+            # max_size + 1 is no Py_ssize_t, so nothing was inflated: a limit no
+            # message can reach, which _inflate treats as none (no test per message).
+            return self._inflate(payload + _TAIL, True, max_size)
         if len(data) > max_size or inflater.eof or self.server_resets:
             self._settle(inflater, len(data), True, max_size)
         return data
+
+    # -- the C run decoder's way in (see InflateHook) ----------------------------
+
+    def inflate_hook(self) -> InflateHook | None:
+        """The current inflater for the codec to feed whole messages to, if there is one.
+
+        ``None`` before the first compressed message (``decode_message``
+        creates the inflater), after a finished or failed stream, and always
+        when the server resets its context per message.
+        """
+        return self._hook
+
+    def inflate_finished(self, decompressor: Any, data: bytes, max_size: int | None) -> bytes:
+        """``decode_message``'s end for a message over the limit or a finished DEFLATE stream."""
+        self._settle(decompressor, len(data), True, max_size)
+        return data
+
+    def inflate_failed(self, exc: Exception) -> BaseException:
+        """``decode_message``'s end for a zlib error (1002); anything else goes on as it is."""
+        if isinstance(exc, zlib.error):
+            return self._corrupt(exc)
+        return exc
 
     def _inflate(self, payload: bytes, fin: bool, max_size: int | None) -> bytes:
         """Inflate a frame's payload (``_TAIL`` added on a message's last), up to ``max_size``."""
@@ -381,14 +434,16 @@ class PerMessageDeflate(Extension):
         try:
             # One byte more than allowed tells "too big" from "exactly at the limit";
             # a max_length of 0 is no limit.
-            data: bytes = inflater.decompress(payload, 0 if max_size is None else max_size + 1)
+            data: bytes = inflater.decompress(
+                payload, 0 if max_size is None or max_size >= _UNBOUNDED else max_size + 1
+            )
         except zlib.error as exc:
             raise self._corrupt(exc) from exc
         self._settle(inflater, len(data), fin, max_size)
         return data
 
     def _corrupt(self, exc: zlib.error) -> ProtocolError:
-        self._inflater = None
+        self._drop_inflater()
         return ProtocolError(
             f"invalid permessage-deflate data: {exc}",
             close_code=1002,
@@ -398,7 +453,7 @@ class PerMessageDeflate(Extension):
     def _settle(self, inflater: Any, size: int, fin: bool, max_size: int | None) -> None:
         """After inflating ``size`` bytes: enforce the limit, handle a finished stream or reset."""
         if max_size is not None and size > max_size:
-            self._inflater = None
+            self._drop_inflater()
             raise ProtocolError(
                 f"a compressed message inflates past the {max_size} bytes left "
                 "under the message size limit",
@@ -408,13 +463,13 @@ class PerMessageDeflate(Extension):
         if inflater.eof:
             self._finish_stream(inflater, fin)
         elif fin and self.server_resets:
-            self._inflater = None
+            self._drop_inflater()
 
     def _finish_stream(self, inflater: Any, fin: bool) -> None:
         """The server ended its DEFLATE stream with a BFINAL block (RFC 7692 7.2.3.4)."""
         if not fin:
             return  # later fragments pile up in unused_data and are checked at the end
-        self._inflater = None
+        self._drop_inflater()
         if inflater.unused_data not in _AFTER_FINAL_BLOCK:
             raise ProtocolError(
                 "data follows the final DEFLATE block of a compressed message",
