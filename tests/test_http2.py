@@ -756,6 +756,20 @@ def test_data_beyond_the_stream_window_is_a_connection_error() -> None:
     assert_failed_with_flow_control_error(core, peer, events[1:])
 
 
+def test_data_beyond_the_stream_window_in_a_read_of_its_own() -> None:
+    """A read of exactly one DATA frame takes a shorter path: same checks."""
+    core = HTTP2Core("example.test", "https", initial_window_size=1000)
+    peer = ServerPeer(core, enable_connect_protocol=1)
+    peer.pull()
+    peer.push()
+    peer.pull()
+    ref, stream_id = tunnel(core, peer)
+    assert core.receive_data(data_frame(stream_id, b"x" * 400)) == [Data(ref, b"x" * 400)]
+    events = core.receive_data(data_frame(stream_id, b"y" * 601))
+    assert [e.ref for e in events] == [ref]
+    assert_failed_with_flow_control_error(core, peer, events)
+
+
 def test_end_stream_data_beyond_the_real_window_is_caught_though_h2_would_accept_it() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=1000)
     peer = ServerPeer(core, enable_connect_protocol=1)

@@ -83,7 +83,13 @@ class NonBlockingSocket:
 
     def send_all(self, data: bytes | memoryview, deadline: float | None) -> None:
         """Write all of ``data`` by ``deadline``; a ``TimeoutError`` may leave part written."""
-        view = memoryview(data)
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0  # tried again below, where the waiting is
+        if sent == len(data):
+            return  # the usual case: the socket took it all at once
+        view = memoryview(data)[sent:]
         while view:
             try:
                 sent = self.sock.send(view)

@@ -321,6 +321,20 @@ class HTTP2Core(HTTPCore):
             raise HTTPError(f"the request body of {ref!r} already ended", reason="stream_closed")
         if chunk is EOF:
             stream.eof_queued = True
+        elif (
+            type(chunk) is bytes
+            and not end_stream
+            and not stream.pending
+            and 0 < len(chunk) <= min(stream.send_window, self._send_connection_window)
+            and len(chunk) <= self._h2.max_outbound_frame_size
+        ):
+            # The usual WebSocket message: one DATA frame that fits at once,
+            # built straight away (what the queue and _send_next would do).
+            size = len(chunk)
+            stream.send_window -= size
+            self._send_connection_window -= size
+            self._out += (data_frame_header(stream.stream_id, size), chunk)
+            return
         elif isinstance(chunk, (bytes, bytearray, memoryview)):
             stream.queue(bytes(chunk))
             stream.eof_queued = end_stream
@@ -399,6 +413,9 @@ class HTTP2Core(HTTPCore):
             )
         if not isinstance(data, bytes):
             data = bytes(data)
+        single = self._single_data_frame(data)
+        if single is not None:
+            return single
         events: list[Event | _Payload] = []
         max_size = self._h2.max_inbound_frame_size
         streams = self._streams
@@ -472,6 +489,36 @@ class HTTP2Core(HTTPCore):
             self._room_opened = False
             events.extend(self._flush_all())
         return events
+
+    def _single_data_frame(self, data: bytes) -> list[Event] | None:
+        """The events of a read that is exactly one plain DATA frame of a fast-path stream.
+
+        That is what a small WebSocket message is, so it skips the general
+        loop; ``None`` sends anything else (or a window fault) the long way.
+        """
+        if len(data) <= FRAME_HEADER_SIZE or self._splitter.pending or data[4]:
+            return None
+        length = declared_length(data, 0)
+        if data[3] != DATA_TYPE or length + FRAME_HEADER_SIZE != len(data):
+            return None
+        stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        stream = self._streams.get(stream_id)
+        h2_stream = self._h2.streams.get(stream_id)
+        if (
+            stream is None
+            or h2_stream is None
+            or not stream.data_fast_path
+            or stream.response_finished
+            or length > self._h2.max_inbound_frame_size
+            or not self._credit.take(
+                stream,
+                length,
+                self._h2.inbound_flow_control_window,
+                h2_stream.inbound_flow_control_window,
+            )
+        ):
+            return None
+        return [Data(stream.ref, data[FRAME_HEADER_SIZE:])]
 
     def _takes_data(self, stream_id: int) -> bool:
         """Whether plain DATA on ``stream_id`` skips h2 now (see ``mint.http._h2_data``)."""
