@@ -289,6 +289,30 @@ def test_extension_output_becomes_bytes() -> None:
     assert isinstance(frame, Binary) and type(frame.data) is bytes
 
 
+class StrExtension(IdleExtension):
+    """Hands back text where bytes belong: an extension bug mint must report, not crash on."""
+
+    def decode_frame(
+        self, opcode: int, payload: bytes, rsv: int, fin: bool, max_size: int | None
+    ) -> tuple[bytes, int]:
+        return payload.decode("latin-1"), rsv & ~RSV1  # type: ignore[return-value]
+
+    def decode_message(self, opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
+        if not rsv:
+            return payload
+        return payload.decode("latin-1")  # type: ignore[return-value]
+
+
+def test_extension_output_that_is_not_bytes_is_a_protocol_error() -> None:
+    ws = WebSocket(extensions=[StrExtension()])
+    first = server_frame(BINARY, b"kept")  # no RSV1: not handed to the extension's decode
+    with pytest.raises(ProtocolError) as info:
+        ws.decode(first + server_frame(BINARY, b"abc", rsv=RSV1))
+    assert info.value.close_code == 1011
+    assert "str" in str(info.value)
+    assert info.value.frames == [Binary(b"kept")]
+
+
 class WildRsvExtension(IdleExtension):
     def encode_frame(
         self, opcode: int, payload: bytes, rsv: int, fin: bool, *, transform: bool = True

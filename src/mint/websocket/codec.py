@@ -804,6 +804,12 @@ class WebSocket:
                 close_code=1002,
             )
         if type(payload) is not bytes:
+            if not isinstance(payload, bytes | bytearray | memoryview):
+                # The extension's bug, not the server's: 1011, "unexpected condition".
+                raise ProtocolError(
+                    f"an extension decoded a frame into {type(payload).__name__}, not bytes",
+                    close_code=1011,
+                )
             # A bytearray from an extension would leak into Binary.data.
             payload = bytes(payload)
         max_message_size = self._max_message_size
