@@ -52,13 +52,18 @@ class ServerPeer:
         self.h2.send_headers(stream_id, [(b":status", str(status).encode())], end_stream=end)
 
 
-def handshake(**settings: int) -> tuple[HTTP2Core, ServerPeer]:
-    core = HTTP2Core("example.test", "https")
+def connected(core: HTTP2Core, **settings: int) -> ServerPeer:
+    """A server peer that has exchanged prefaces, SETTINGS and their ACKs with ``core``."""
     peer = ServerPeer(core, **settings)
     peer.pull()
     assert peer.push() == []
     peer.pull()  # the client's SETTINGS ACK
-    return core, peer
+    return peer
+
+
+def handshake(**settings: int) -> tuple[HTTP2Core, ServerPeer]:
+    core = HTTP2Core("example.test", "https")
+    return core, connected(core, **settings)
 
 
 def of(events: list[h2.events.Event], kind: type[Any]) -> list[Any]:
@@ -428,10 +433,7 @@ def test_receive_window_is_refilled() -> None:
 
 def test_receive_window_is_refilled_with_rfc_default_window() -> None:
     core = HTTP2Core("example.test", "http", initial_window_size=65_535)
-    peer = ServerPeer(core)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core)
     core.request("GET", "/", [])
     peer.pull()
     peer.respond(1)
@@ -669,10 +671,7 @@ def test_frames_split_across_reads_give_the_same_events(piece: int) -> None:
 
 def test_padded_data_goes_through_h2_and_keeps_the_window_flowing() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=65_535)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     received = bytearray()
     sent = 0
@@ -740,10 +739,7 @@ def assert_failed_with_flow_control_error(
 
 def test_data_beyond_the_stream_window_is_a_connection_error() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=1000)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     other = core.request("GET", "/other", [])
     peer.pull()
@@ -759,10 +755,7 @@ def test_data_beyond_the_stream_window_is_a_connection_error() -> None:
 def test_data_beyond_the_stream_window_in_a_read_of_its_own() -> None:
     """A read of exactly one DATA frame takes a shorter path: same checks."""
     core = HTTP2Core("example.test", "https", initial_window_size=1000)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     assert core.receive_data(data_frame(stream_id, b"x" * 400)) == [Data(ref, b"x" * 400)]
     events = core.receive_data(data_frame(stream_id, b"y" * 601))
@@ -772,10 +765,7 @@ def test_data_beyond_the_stream_window_in_a_read_of_its_own() -> None:
 
 def test_end_stream_data_beyond_the_real_window_is_caught_though_h2_would_accept_it() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=1000)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     # 400 bytes through the fast path (no update yet: below half the window),
     # then 700 with END_STREAM: h2 alone sees 1000 bytes of room, the real room is 600.
@@ -787,10 +777,7 @@ def test_end_stream_data_beyond_the_real_window_is_caught_though_h2_would_accept
 
 def test_padded_data_beyond_the_stream_window_is_a_connection_error() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=1000)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     frame = DataFrame(stream_id, b"p" * 990)
     frame.flags.add("PADDED")
@@ -995,11 +982,7 @@ def test_adjacent_data_is_joined_per_stream_only() -> None:
 
 def big_frame_handshake(max_frame_size: int = 1 << 20) -> tuple[HTTP2Core, ServerPeer]:
     core = HTTP2Core("example.test", "https", max_frame_size=max_frame_size)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
-    return core, peer
+    return core, connected(core, enable_connect_protocol=1)
 
 
 @pytest.mark.parametrize("size", [16_383, 0, 1 << 24])
@@ -1059,10 +1042,7 @@ def test_a_streamed_frame_whose_header_is_cut(cut: int) -> None:
 
 def test_streamed_frame_over_the_window_fails_at_its_header() -> None:
     core = HTTP2Core("example.test", "https", initial_window_size=65_535, max_frame_size=1 << 20)
-    peer = ServerPeer(core, enable_connect_protocol=1)
-    peer.pull()
-    peer.push()
-    peer.pull()
+    peer = connected(core, enable_connect_protocol=1)
     ref, stream_id = tunnel(core, peer)
     # 100,000 bytes declared on a 65,535-byte window: h2 would never send it.
     header = (100_000).to_bytes(3, "big") + b"\x00\x00" + stream_id.to_bytes(4, "big")
