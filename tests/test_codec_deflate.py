@@ -43,7 +43,11 @@ def negotiated(**options: bool) -> PerMessageDeflate:
 
 
 class Server:
-    """Compresses messages as a permessage-deflate server does and frames them."""
+    """Compresses messages as a permessage-deflate server does (RFC 7692 7.2.1) and frames them.
+
+    ``resets``: no context takeover, a fresh compressor per message.  Also used
+    by the inflate-hook and differential tests.
+    """
 
     def __init__(self, *, resets: bool = False) -> None:
         self.resets = resets
@@ -55,6 +59,12 @@ class Server:
             self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
         assert data.endswith(TAIL)
         return data[:-4]
+
+    def compress_final(self, message: bytes) -> bytes:
+        """The message in blocks ending with BFINAL (RFC 7692 7.2.3.4); the stream starts over."""
+        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_FINISH)
+        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return data
 
     def message(self, opcode: int, message: bytes) -> bytes:
         return server_frame(opcode, self.compress(message), rsv=RSV1)

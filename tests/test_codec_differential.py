@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from mint.websocket.codec import WebSocket
 from mint.websocket.extensions import RSV1, PerMessageDeflate
 from mint.websocket.extensions.base import RSV2, RSV3, Extension, Params
 from mint.websocket.frames import Binary, Frame, Text
+from test_codec_deflate import Server as DeflateServer
 from test_codec_frames import C_DECODE_RUN, server_frame
 
 pytestmark = pytest.mark.skipif(
@@ -89,26 +89,6 @@ class Case:
     reads: list[bytes]
     extension: str
     options: dict[str, object]
-
-
-class DeflateServer:
-    """Compresses as a permessage-deflate server, with or without context takeover."""
-
-    def __init__(self, *, resets: bool = False) -> None:
-        self.resets = resets
-        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-
-    def compress(self, message: bytes) -> bytes:
-        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-        if self.resets:
-            self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return data[:-4]
-
-    def compress_final(self, message: bytes) -> bytes:
-        """Ending with a BFINAL block (RFC 7692 7.2.3.4): the next message starts a new stream."""
-        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_FINISH)
-        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return data
 
 
 def message_payload(rng: random.Random, opcode: int, size: int, cue: bytes) -> bytes:

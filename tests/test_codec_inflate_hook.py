@@ -25,6 +25,7 @@ from mint.websocket.codec import WebSocket
 from mint.websocket.extensions import RSV1, Extension, InflateHook, Params, PerMessageDeflate
 from mint.websocket.extensions.base import RSV2
 from mint.websocket.frames import Binary, Frame, Ping, Text
+from test_codec_deflate import Server
 from test_codec_frames import C_DECODE_RUN, MASKINGS, server_frame, use_masking
 
 TEXT, BINARY, PING = 0x1, 0x2, 0x9
@@ -65,30 +66,6 @@ def deflate(*, resets: bool = False) -> CountingDeflate:
     accepted = CountingDeflate(server_no_context_takeover=resets).accept(answer)
     assert isinstance(accepted, CountingDeflate)
     return accepted
-
-
-class Server:
-    """Bare zlib compressing as a permessage-deflate server (RFC 7692 section 7.2.1)."""
-
-    def __init__(self, *, resets: bool = False) -> None:
-        self.resets = resets
-        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-
-    def payload(self, message: bytes) -> bytes:
-        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-        if self.resets:
-            self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-        assert data.endswith(TAIL)
-        return data[:-4]
-
-    def final_payload(self, message: bytes) -> bytes:
-        """The message in blocks ending with BFINAL (RFC 7692 7.2.3.4); the stream starts over."""
-        data = self.compressor.compress(message) + self.compressor.flush(zlib.Z_FINISH)
-        self.compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return data
-
-    def message(self, opcode: int, message: bytes) -> bytes:
-        return server_frame(opcode, self.payload(message), rsv=RSV1)
 
 
 def messages(count: int, size: int = 300) -> list[bytes]:
@@ -137,7 +114,7 @@ def test_empty_and_16_bit_length_messages() -> None:
     big = bytes(range(256)) * 200  # compresses to more than 125 bytes
     data = server.message(BINARY, b"first") + server.message(TEXT, b"")
     data += server.message(BINARY, big) + server.message(BINARY, b"")
-    assert server.payload(b"") == b"\x00"  # RFC 7692 7.2.3.6: an empty message is one 0x00
+    assert server.compress(b"") == b"\x00"  # RFC 7692 7.2.3.6: an empty message is one 0x00
     assert WebSocket(extensions=[deflate()]).decode(data) == [
         Binary(b"first"),
         Text(""),
@@ -280,7 +257,7 @@ def test_a_final_block_ends_the_stream_and_the_next_message_starts_afresh(
 ) -> None:
     server = Server()
     data = server.message(BINARY, b"one") + server.message(BINARY, b"two")
-    data += server_frame(TEXT, server.final_payload(b"three, the last") + padding, rsv=RSV1)
+    data += server_frame(TEXT, server.compress_final(b"three, the last") + padding, rsv=RSV1)
     data += server.message(BINARY, b"four, in a new stream") + server.message(BINARY, b"five")
     extension = deflate()
     ws = WebSocket(extensions=[extension])
@@ -306,7 +283,7 @@ def test_a_final_block_ends_the_stream_and_the_next_message_starts_afresh(
 def test_data_after_the_final_block_is_1002_with_earlier_frames() -> None:
     server = Server()
     data = server.message(BINARY, b"one") + server.message(BINARY, b"two")
-    data += server_frame(BINARY, server.final_payload(b"three") + b"junk", rsv=RSV1)
+    data += server_frame(BINARY, server.compress_final(b"three") + b"junk", rsv=RSV1)
     error = failure(WebSocket(extensions=[deflate()]), data)
     assert (error.close_code, error.reason) == (1002, "decompression_failed")
     assert error.frames == [Binary(b"one"), Binary(b"two")]
@@ -317,7 +294,7 @@ def test_a_stream_ended_in_a_fragmented_message_is_seen_by_the_next_run(
 ) -> None:
     """decode_frame drops the inflater between two runs of one decode(): the hook is asked again."""
     server = Server()
-    final = server.final_payload(b"fragmented and final")
+    final = server.compress_final(b"fragmented and final")
     data = server.message(BINARY, b"one") + server.message(BINARY, b"two")
     data += server_frame(TEXT, final[:3], fin=False, rsv=RSV1) + server_frame(0x0, final[3:])
     data += server.message(BINARY, b"three, in a new stream") + server.message(BINARY, b"four")
@@ -387,7 +364,7 @@ def outcome(decode: Any, *args: Any) -> tuple[object, ...]:
 def contract_cases() -> Iterator[tuple[str, int | None, list[bytes]]]:
     """Payloads from one server; the first one creates the inflater, the others test the hook."""
     server = Server()
-    normal = [server.payload(body) for body in [b"warm up", *messages(3)]]
+    normal = [server.compress(body) for body in [b"warm up", *messages(3)]]
     yield "normal", 5000, normal
     yield "no limit", None, normal
     yield "at the limit", 302, normal
@@ -395,11 +372,11 @@ def contract_cases() -> Iterator[tuple[str, int | None, list[bytes]]]:
     yield "huge limit", 2**70, normal
     for name, after in [("", b""), (" and padding", b"\x00"), (" and junk", b"junk")]:
         server = Server()
-        payloads = [server.payload(b"warm up"), server.final_payload(b"the end") + after]
-        payloads.append(server.payload(b"a new stream"))
+        payloads = [server.compress(b"warm up"), server.compress_final(b"the end") + after]
+        payloads.append(server.compress(b"a new stream"))
         yield f"final block{name}", 100, payloads
     server = Server()
-    yield "corrupt", 100, [server.payload(b"warm up"), b"\xff\xff", server.payload(b"x")]
+    yield "corrupt", 100, [server.compress(b"warm up"), b"\xff\xff", server.compress(b"x")]
 
 
 @pytest.mark.parametrize(
