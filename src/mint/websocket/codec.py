@@ -525,15 +525,7 @@ class WebSocket:
                 lean = self._lean and ready
                 run = self._decode_run if ready else None
         except UnicodeDecodeError as exc:
-            self._fail(
-                ProtocolError(
-                    "the server sent a text frame that is not valid UTF-8",
-                    close_code=1007,
-                    reason="invalid_utf8",
-                ),
-                frames,
-                exc,
-            )
+            self._fail(_invalid_utf8(), frames, exc)
         except ProtocolError as exc:
             self._fail(exc, frames, None)
         if pos < end:
@@ -558,15 +550,7 @@ class WebSocket:
         try:
             self._early_utf8.feed(self._pending, self._recv_opcode, self._utf8)
         except UnicodeDecodeError as exc:
-            self._fail(
-                ProtocolError(
-                    "the server sent a text frame that is not valid UTF-8",
-                    close_code=1007,
-                    reason="invalid_utf8",
-                ),
-                frames,
-                exc,
-            )
+            self._fail(_invalid_utf8(), frames, exc)
 
     def _decode_lean_run(self, data: bytes, pos: int, frames: list[Frame]) -> tuple[int, int]:
         """The hot path with one extension: whole messages in one frame each, from ``pos`` on.
@@ -880,6 +864,14 @@ def _inflate_methods(extensions: Sequence[Extension]) -> InflateMethods | None:
 def _untransformed(opcode: int, payload: bytes, rsv: int, max_size: int | None) -> bytes:
     """Stands in for the lean path's message decoder when there is no single extension."""
     return payload
+
+
+def _invalid_utf8() -> ProtocolError:
+    return ProtocolError(
+        "the server sent a text frame that is not valid UTF-8",
+        close_code=1007,
+        reason="invalid_utf8",
+    )
 
 
 def _too_big(what: str, size: int, limit: int) -> ProtocolError:
