@@ -4,7 +4,7 @@ The blocking shell used to give the socket a timeout before every read and
 write.  CPython then spends three system calls where one usually does: the
 ``settimeout`` itself (an ``ioctl``), a ``poll`` before every ``recv`` and
 ``send``, and the call.  On an HTTP/2 connection a 1 MiB upload waits for
-about 16 WINDOW_UPDATEs and makes some 80 reads and 30 writes, so that was
+about 32 WINDOW_UPDATEs and makes some 80 reads and 30 writes, so that was
 a tenth of the client's CPU.  Here the socket stays non-blocking: a read or
 write is tried first, and ``poll`` runs only when the socket had nothing to
 give or no room to take.

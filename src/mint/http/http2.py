@@ -419,7 +419,6 @@ class HTTP2Core(HTTPCore):
         events: list[Event | _Payload] = []
         max_size = self._h2.max_inbound_frame_size
         streams = self._streams
-        h2_streams = self._h2.streams
         frames = self._splitter.feed(data, max_size, self._takes_data)
         for frame_type, flags, stream_id, buffer, start, end in frames:
             if frame_type == DATA_MORE:
@@ -443,29 +442,20 @@ class HTTP2Core(HTTPCore):
                     length = end - start - FRAME_HEADER_SIZE
                 else:
                     length = declared_length(buffer, start)
-                stream = streams.get(stream_id)
-                h2_stream = h2_streams.get(stream_id)
-                if (
-                    stream is not None
-                    and h2_stream is not None
-                    and (frame_type == DATA_START or not flags & _SLOW_DATA_FLAGS)
-                    and stream.data_fast_path
-                    and not stream.response_finished
-                ):
+                # A DATA_START's stream was found fit for the fast path just now.
+                fast = self._fast_stream(stream_id)
+                if fast is not None and (frame_type == DATA_START or not flags & _SLOW_DATA_FLAGS):
                     # Counted in full even when only its start is here: the
                     # server has sent it all as far as its windows go.
-                    if not self._credit.take(
-                        stream,
-                        length,
-                        self._h2.inbound_flow_control_window,
-                        h2_stream.inbound_flow_control_window,
-                    ):
+                    if not self._take_credit(*fast, length):
                         events.extend(self._flow_control_violation(stream_id, length))
                         return events
                     if end - start > FRAME_HEADER_SIZE:
-                        events.append(_Payload(stream.ref, buffer, start + FRAME_HEADER_SIZE, end))
+                        events.append(_Payload(fast[0].ref, buffer, start + FRAME_HEADER_SIZE, end))
                     continue
-                if not self._slow_data_fits(length, stream, h2_stream):
+                if not self._slow_data_fits(
+                    length, streams.get(stream_id), self._h2.streams.get(stream_id)
+                ):
                     events.extend(self._flow_control_violation(stream_id, length))
                     return events
             frame = buffer if start == 0 and end == len(buffer) else buffer[start:end]
@@ -501,33 +491,34 @@ class HTTP2Core(HTTPCore):
         length = declared_length(data, 0)
         if data[3] != DATA_TYPE or length + FRAME_HEADER_SIZE != len(data):
             return None
-        stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
-        stream = self._streams.get(stream_id)
-        h2_stream = self._h2.streams.get(stream_id)
+        fast = self._fast_stream(int.from_bytes(data[5:9], "big") & 0x7FFFFFFF)
         if (
-            stream is None
-            or h2_stream is None
-            or not stream.data_fast_path
-            or stream.response_finished
+            fast is None
             or length > self._h2.max_inbound_frame_size
-            or not self._credit.take(
-                stream,
-                length,
-                self._h2.inbound_flow_control_window,
-                h2_stream.inbound_flow_control_window,
-            )
+            or not self._take_credit(*fast, length)
         ):
             return None
-        return [Data(stream.ref, data[FRAME_HEADER_SIZE:])]
+        return [Data(fast[0].ref, data[FRAME_HEADER_SIZE:])]
+
+    def _fast_stream(self, stream_id: int) -> tuple[StreamState, h2.stream.H2Stream] | None:
+        """The stream (ours and h2's) if plain DATA on it skips h2 now (see ``_h2_data``)."""
+        stream = self._streams.get(stream_id)
+        if stream is None or not stream.data_fast_path or stream.response_finished:
+            return None
+        h2_stream = self._h2.streams.get(stream_id)
+        return None if h2_stream is None else (stream, h2_stream)
 
     def _takes_data(self, stream_id: int) -> bool:
-        """Whether plain DATA on ``stream_id`` skips h2 now (see ``mint.http._h2_data``)."""
-        stream = self._streams.get(stream_id)
-        return (
-            stream is not None
-            and stream.data_fast_path
-            and not stream.response_finished
-            and stream_id in self._h2.streams
+        """Whether a DATA frame cut by a read may be streamed (see ``FrameSplitter``)."""
+        return self._fast_stream(stream_id) is not None
+
+    def _take_credit(self, stream: StreamState, h2_stream: h2.stream.H2Stream, length: int) -> bool:
+        """Count a fast-path DATA frame against the real windows; False if it does not fit."""
+        return self._credit.take(
+            stream,
+            length,
+            self._h2.inbound_flow_control_window,
+            h2_stream.inbound_flow_control_window,
         )
 
     def _receive_h2_frames(self, frames: bytes, events: list[Event | _Payload]) -> bool:
