@@ -117,6 +117,81 @@ def test_spent_deadline_is_a_poll() -> None:
         done.set()
 
 
+class CountingSocket(socket.socket):
+    """A real TCP socket that counts its ``recv`` calls: a failed try is one more."""
+
+    recv_calls = 0
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self.recv_calls += 1
+        return super().recv(bufsize, flags)
+
+
+@contextmanager
+def counted_pair() -> Iterator[tuple[NonBlockingSocket, CountingSocket, socket.socket]]:
+    """The reader under test (over a counting socket) and its plain peer, on loopback."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = CountingSocket(socket.AF_INET, socket.SOCK_STREAM)
+        client.connect(listener.getsockname())
+        server, _ = listener.accept()
+    with client, server:
+        yield NonBlockingSocket(client), client, server
+
+
+def test_after_a_short_read_the_next_one_waits_before_trying() -> None:
+    with counted_pair() as (io, client, server):
+        server.sendall(b"first")
+        assert io.recv(100, soon(5)) == b"first"  # short: the kernel had no more
+        calls = client.recv_calls
+        timer = threading.Timer(0.1, server.sendall, [b"second"])
+        timer.start()
+        assert io.recv(100, soon(5)) == b"second"
+        timer.join()
+        assert client.recv_calls == calls + 1  # no try that could only fail
+
+
+def test_after_a_full_read_the_next_one_tries_at_once() -> None:
+    with counted_pair() as (io, client, server):
+        server.sendall(b"x" * 150)
+        time.sleep(0.05)
+        assert io.recv(100, soon(5)) == b"x" * 100  # full: more may be there
+        assert io.recv(100, soon(5)) == b"x" * 50
+        assert client.recv_calls == 2
+
+
+def test_after_a_short_read_a_spent_deadline_still_reads_what_arrived() -> None:
+    with counted_pair() as (io, _, server):
+        server.sendall(b"one")
+        assert io.recv(100, soon(5)) == b"one"
+        server.sendall(b"two")
+        time.sleep(0.05)
+        assert io.recv(100, time.monotonic() - 1) == b"two"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            io.recv(100, time.monotonic() - 1)
+        assert time.monotonic() - started < 0.1
+
+
+def test_decrypted_bytes_waiting_in_tls_are_read_without_polling(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(b"z" * 30)  # one record
+        conn.recv(1)
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        assert io.recv(10, soon(5)) == b"z" * 10  # the other 20 wait decrypted in the TLS object
+        # A short read before them would make the next read poll first; poll
+        # cannot see these bytes (the socket is empty), so it must not run.
+        io._drained = True
+        started = time.monotonic()
+        assert io.recv(100, soon(2)) == b"z" * 20
+        assert time.monotonic() - started < 0.5
+        io.send_all(b"!", soon(5))
+
+
 def test_eof_reads_as_empty_bytes() -> None:
     with peer_pair(lambda conn: conn.sendall(b"bye")) as io:
         assert read_exactly(io, 3, soon(5)) == b"bye"

@@ -9,6 +9,12 @@ a tenth of the client's CPU.  Here the socket stays non-blocking: a read or
 write is tried first, and ``poll`` runs only when the socket had nothing to
 give or no room to take.
 
+A read that came back short emptied the socket's buffer, so the next read
+waits in ``poll`` before trying: trying first would almost always fail and
+cost a system call and an exception.  That is once per round trip for small
+messages and once per WINDOW_UPDATE for an HTTP/2 upload held back by the
+server's windows.
+
 The caller still sees blocking calls bounded by a deadline; running out of
 time raises ``TimeoutError``, every other failure is the socket's own
 ``OSError`` (or ``ssl.SSLError``).
@@ -54,7 +60,10 @@ class NonBlockingSocket:
         self._poller = select.poll() if hasattr(select, "poll") else None
         self._registered = 0
         self._read_size = READ_SIZE
-        self._gather = hasattr(sock, "sendmsg") and not isinstance(sock, ssl.SSLSocket)
+        #: The last read came back short: the kernel had nothing more then.
+        self._drained = False
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        self._gather = hasattr(sock, "sendmsg") and not self._tls
 
     def read(self, deadline: float | None) -> bytes:
         """``recv`` with a size that follows the traffic (see ``READ_SIZE``)."""
@@ -73,13 +82,28 @@ class NonBlockingSocket:
         A spent deadline still allows one read of what already arrived, so
         ``deadline=time.monotonic()`` is a poll.
         """
+        if self._drained and not self._decrypted_waiting():
+            self._wait_first(deadline)
         while True:
             try:
-                return self.sock.recv(size)
+                data = self.sock.recv(size)
             except (BlockingIOError, ssl.SSLWantReadError):
                 self._wait(_POLLIN, deadline)
             except ssl.SSLWantWriteError:
                 self._wait(_POLLOUT, deadline)
+            else:
+                self._drained = len(data) < size
+                return data
+
+    def _decrypted_waiting(self) -> bool:
+        """TLS bytes already decrypted inside the ``SSLSocket``: poll cannot see them."""
+        return self._tls and self.sock.pending() > 0  # type: ignore[attr-defined]
+
+    def _wait_first(self, deadline: float | None) -> None:
+        """Wait for bytes before reading, except with a spent deadline (then just read)."""
+        if deadline is not None and deadline <= time.monotonic():
+            return
+        self._wait(_POLLIN, deadline)
 
     def send_all(self, data: bytes | memoryview, deadline: float | None) -> None:
         """Write all of ``data`` by ``deadline``; a ``TimeoutError`` may leave part written."""
