@@ -13,6 +13,7 @@ import cProfile
 import gc
 import io
 import pstats
+import resource
 import statistics
 import sys
 import time
@@ -28,6 +29,7 @@ from _echo_clients import (
     WebsocketsSession,
 )
 from _echo_server import Certificates, certificates, echo_server
+from _wake_floor import measure as measure_wake_floor
 
 H1 = "HTTP/1.1 ws://"
 H1_TLS = "HTTP/1.1 TLS"
@@ -117,10 +119,11 @@ class Workload:
 def _workloads(small_count: int, large_count: int) -> list[Workload]:
     small = "x" * SMALL_SIZE
     large = bytes(range(256)) * (LARGE_SIZE // 256)
-    return [
+    workloads = [
         Workload(f"{small_count:,} x 32 B text", small, small_count, max(small_count // 20, 50)),
         Workload(f"{large_count:,} x 1 MiB binary", large, large_count, 4),
     ]
+    return [workload for workload in workloads if workload.count > 0]  # 0 skips a workload
 
 
 @dataclass
@@ -131,6 +134,8 @@ class Result:
     workload: Workload
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
+    #: Voluntary context switches: how often the client slept, waiting on the server.
+    sleeps: list[int] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -140,6 +145,10 @@ class Result:
     @property
     def cpu(self) -> float:
         return statistics.median(self.cpus)
+
+    @property
+    def sleeps_per_message(self) -> float:
+        return statistics.median(self.sleeps) / self.workload.count
 
     def per_message_us(self, seconds: float) -> float:
         return seconds / self.workload.count * 1e6
@@ -155,21 +164,26 @@ def running_servers() -> Iterator[Servers]:
         yield Servers(plain_port=plain_port, tls_port=tls_port, wide_port=wide_port, certs=certs)
 
 
-def measure_once(target: Target, workload: Workload, servers: Servers) -> tuple[float, float]:
-    """Open a session, warm it up, and time ``workload.count`` round trips."""
+def measure_once(target: Target, workload: Workload, servers: Servers) -> tuple[float, float, int]:
+    """Open a session, warm it up, and time ``workload.count`` round trips.
+
+    Returns wall seconds, client CPU seconds and the times the client slept.
+    """
     session = target.open(servers)
     try:
         echo, message = session.echo, workload.message
         for _ in range(workload.warmup):
             echo(message)
         gc.collect()
+        switches_start = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
         wall_start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(workload.count):
             echo(message)
         cpu_end, wall_end = time.process_time(), time.perf_counter()
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches_start
     finally:
         session.close()
-    return wall_end - wall_start, cpu_end - cpu_start
+    return wall_end - wall_start, cpu_end - cpu_start, switches
 
 
 def run(
@@ -188,13 +202,14 @@ def run(
                 label = f"{result.target.client} {result.target.transport} {workload.name}"
                 _progress(f"round {round_index + 1}/{rounds}: {label}")
                 try:
-                    wall, cpu = measure_once(result.target, workload, servers)
+                    wall, cpu, sleeps = measure_once(result.target, workload, servers)
                 except Exception as exc:
                     result.error = f"{type(exc).__name__}: {exc}"[:100]
                     _progress(f"  failed: {result.error}")
                     continue
                 result.walls.append(wall)
                 result.cpus.append(cpu)
+                result.sleeps.append(sleeps)
     return results
 
 
@@ -244,8 +259,8 @@ def _cell(ratio: float | None) -> str:
 def table(results: Sequence[Result]) -> str:
     lines = [
         "| client | transport | workload | wall s total | wall µs/msg | client CPU µs/msg "
-        "| CPU HTTP/2 ÷ HTTP/1.1 (mint) | CPU ÷ mint (same transport) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| sleeps/msg | CPU HTTP/2 ÷ HTTP/1.1 (mint) | CPU ÷ mint (same transport) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     order = {transport: index for index, transport in enumerate(TRANSPORTS)}
     clients = {"mint": 0, "niquests": 1, "websockets": 2}
@@ -261,11 +276,11 @@ def table(results: Sequence[Result]) -> str:
     for result in ordered:
         head = f"| {result.target.client} | {result.target.transport} | {result.workload.name} |"
         if result.error is not None or not result.cpus:
-            lines.append(f"{head} failed: {result.error} | | | | |")
+            lines.append(f"{head} failed: {result.error} | | | | | |")
             continue
         lines.append(
             f"{head} {result.wall:.3f} | {result.per_message_us(result.wall):,.1f} "
-            f"| {result.per_message_us(result.cpu):,.1f} "
+            f"| {result.per_message_us(result.cpu):,.1f} | {result.sleeps_per_message:,.1f} "
             f"| {_cell(http2_ratio(results, result))} | {_cell(mint_ratio(results, result))} |"
         )
     return "\n".join(lines)
@@ -287,6 +302,34 @@ def verdicts(results: Sequence[Result]) -> list[str]:
             else:
                 ok = "met" if other > 1 else "MISSED"
                 lines.append(f"- {label}: niquests ÷ mint CPU = {other:.2f}x (target > 1): {ok}")
+    return lines
+
+
+def floors(results: Sequence[Result], wake_floor_us: float) -> list[str]:
+    """The least CPU any client could spend per HTTP/2 message, given how often it must sleep.
+
+    An HTTP/2 client moves the same bytes as an HTTP/1.1 one, so it costs at
+    least mint's HTTP/1.1 CPU, plus one sleep-and-wake round trip (measured
+    by ``_wake_floor``) for every extra time the server's windows make it
+    wait.  Where that bound is above 2x, no client meets the target here.
+    """
+    lines: list[str] = []
+    for result in results:
+        twin_transport = HTTP1_TWIN.get(result.target.transport)
+        if result.target.client != "mint" or twin_transport is None or not result.sleeps:
+            continue
+        twin = _find(results, "mint", twin_transport, result.workload)
+        if not twin.sleeps:
+            continue
+        extra = max(0.0, result.sleeps_per_message - twin.sleeps_per_message)
+        twin_us = twin.per_message_us(twin.cpu)
+        bound = twin_us + extra * wake_floor_us
+        lines.append(
+            f"- mint {result.target.transport}, {result.workload.name}: "
+            f"{extra:,.1f} more sleeps/msg than {twin_transport} -> at least "
+            f"{bound:,.1f} µs/msg = {bound / twin_us:.2f}x for any client "
+            f"(mint: {result.per_message_us(result.cpu) / twin_us:.2f}x)"
+        )
     return lines
 
 
@@ -360,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         targets = [t for t in _targets() if t.client in clients]
         started = time.perf_counter()
         results = run(targets, workloads, rounds, servers)
+        _progress("measuring the sleep-and-wake floor")
+        wake_floor_us = measure_wake_floor()
         _progress(f"done in {time.perf_counter() - started:.0f} s")
 
     print(
@@ -369,6 +414,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(results))
     print()
     print("\n".join(verdicts(results)))
+    print(
+        f"\nSleep-and-wake floor on this machine: {wake_floor_us:.1f} µs of client CPU per "
+        "round trip (raw sockets, no protocol; see _wake_floor.py).  The least any client "
+        "could spend, sleeping as often as the server's flow control makes it:"
+    )
+    print("\n".join(floors(results, wake_floor_us)))
 
 
 if __name__ == "__main__":
