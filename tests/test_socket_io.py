@@ -192,6 +192,36 @@ def test_decrypted_bytes_waiting_in_tls_are_read_without_polling(
         io.send_all(b"!", soon(5))
 
 
+def test_a_full_tls_record_is_not_a_short_read(
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A TLS read returns one record at most (16 KiB of plaintext), however
+    # much was asked for and however much more waits in the socket.
+    payload = os.urandom(4 * 16384)
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        conn.recv(1)
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        time.sleep(0.2)  # every record has arrived
+        waits: list[int] = []
+        wait = io._wait
+
+        def counted_wait(events: int, deadline: float | None) -> None:
+            waits.append(events)
+            wait(events, deadline)
+
+        monkeypatch.setattr(io, "_wait", counted_wait)
+        assert read_exactly(io, len(payload), soon(5)) == payload
+        assert waits == []  # every read found its record without polling first
+        io.send_all(b"!", soon(5))
+
+
 def test_eof_reads_as_empty_bytes() -> None:
     with peer_pair(lambda conn: conn.sendall(b"bye")) as io:
         assert read_exactly(io, 3, soon(5)) == b"bye"

@@ -13,7 +13,8 @@ A read that came back short emptied the socket's buffer, so the next read
 waits in ``poll`` before trying: trying first would almost always fail and
 cost a system call and an exception.  That is once per round trip for small
 messages and once per WINDOW_UPDATE for an HTTP/2 upload held back by the
-server's windows.
+server's windows.  (Over TLS, "short" means less than a full record: a TLS
+read never returns more than one, whatever is waiting behind it.)
 
 The caller still sees blocking calls bounded by a deadline; running out of
 time raises ``TimeoutError``, every other failure is the socket's own
@@ -33,6 +34,10 @@ import time
 #: stream of small messages never pays for allocating a large buffer.
 READ_SIZE = 64 * 1024
 MAX_READ_SIZE = 256 * 1024
+
+#: The most a TLS read returns: one record's plaintext (RFC 8446 section 5.1).
+#: Reads of TLS come back this short while more records wait in the socket.
+_TLS_RECORD = 16 * 1024
 
 #: Below this many bytes a join and ``send`` beat ``sendmsg``'s per-buffer setup.
 _GATHER_FROM = 64 * 1024
@@ -92,11 +97,15 @@ class NonBlockingSocket:
             except ssl.SSLWantWriteError:
                 self._wait(_POLLOUT, deadline)
             else:
-                self._drained = len(data) < size
+                self._drained = len(data) < (min(size, _TLS_RECORD) if self._tls else size)
                 return data
 
     def _decrypted_waiting(self) -> bool:
-        """TLS bytes already decrypted inside the ``SSLSocket``: poll cannot see them."""
+        """TLS bytes already decrypted inside the ``SSLSocket``: poll cannot see them.
+
+        A short read ends a record, so this should not happen after one; it is
+        checked because waiting on bytes that are already here would hang.
+        """
         return self._tls and self.sock.pending() > 0  # type: ignore[attr-defined]
 
     def _wait_first(self, deadline: float | None) -> None:
