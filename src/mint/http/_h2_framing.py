@@ -172,6 +172,18 @@ class FrameSplitter:
         yield (frame_type, flags, stream_id, frame, 0, len(frame))
         return taken + missing
 
+    def continue_stream(self, data: bytes) -> int | None:
+        """Take all of ``data`` as more of the DATA frame being streamed; its stream id, or None.
+
+        None (taking nothing) unless ``data`` lies wholly inside that frame.
+        Over TLS every read is one record, so a large message arrives as dozens
+        of such reads; this spares each the general loop of ``feed``.
+        """
+        if self._streaming < len(data):
+            return None
+        self._streaming -= len(data)
+        return self._streaming_stream_id
+
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame still waiting for the rest (buffered or streamed)."""

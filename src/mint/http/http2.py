@@ -413,6 +413,13 @@ class HTTP2Core(HTTPCore):
             )
         if not isinstance(data, bytes):
             data = bytes(data)
+        streamed_to = self._splitter.continue_stream(data)
+        if streamed_to is not None:
+            # More of a DATA frame counted in full at its start (see feed's DATA_MORE).
+            stream = self._streams.get(streamed_to)
+            if stream is None or stream.response_finished:
+                return []
+            return [Data(stream.ref, data)]
         single = self._single_data_frame(data)
         if single is not None:
             return single
