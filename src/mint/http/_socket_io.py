@@ -67,8 +67,8 @@ class NonBlockingSocket:
         self._read_size = READ_SIZE
         #: The last read came back short: the kernel had nothing more then.
         self._drained = False
-        self._tls = isinstance(sock, ssl.SSLSocket)
-        self._gather = hasattr(sock, "sendmsg") and not self._tls
+        self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
+        self._gather = hasattr(sock, "sendmsg") and self._tls is None
 
     def read(self, deadline: float | None) -> bytes:
         """``recv`` with a size that follows the traffic (see ``READ_SIZE``)."""
@@ -97,7 +97,8 @@ class NonBlockingSocket:
             except ssl.SSLWantWriteError:
                 self._wait(_POLLOUT, deadline)
             else:
-                self._drained = len(data) < (min(size, _TLS_RECORD) if self._tls else size)
+                full = size if self._tls is None else min(size, _TLS_RECORD)
+                self._drained = len(data) < full
                 return data
 
     def _decrypted_waiting(self) -> bool:
@@ -106,7 +107,7 @@ class NonBlockingSocket:
         A short read ends a record, so this should not happen after one; it is
         checked because waiting on bytes that are already here would hang.
         """
-        return self._tls and self.sock.pending() > 0  # type: ignore[attr-defined]
+        return self._tls is not None and self._tls.pending() > 0
 
     def _wait_first(self, deadline: float | None) -> None:
         """Wait for bytes before reading, except with a spent deadline (then just read)."""

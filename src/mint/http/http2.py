@@ -416,10 +416,8 @@ class HTTP2Core(HTTPCore):
         streamed_to = self._splitter.continue_stream(data)
         if streamed_to is not None:
             # More of a DATA frame counted in full at its start (see feed's DATA_MORE).
-            stream = self._streams.get(streamed_to)
-            if stream is None or stream.response_finished:
-                return []
-            return [Data(stream.ref, data)]
+            stream = self._streamed_to(streamed_to)
+            return [] if stream is None else [Data(stream.ref, data)]
         single = self._single_data_frame(data)
         if single is not None:
             return single
@@ -430,9 +428,9 @@ class HTTP2Core(HTTPCore):
         for frame_type, flags, stream_id, buffer, start, end in frames:
             if frame_type == DATA_MORE:
                 # More of a streamed DATA frame, already counted in full at its
-                # DATA_START.  A stream the caller cancelled since takes nothing.
-                stream = streams.get(stream_id)
-                if stream is not None and not stream.response_finished:
+                # DATA_START.
+                stream = self._streamed_to(stream_id)
+                if stream is not None:
                     events.append(_Payload(stream.ref, buffer, start, end))
                 continue
             if frame_type == WINDOW_UPDATE_TYPE and end - start == FRAME_HEADER_SIZE + 4:
@@ -506,6 +504,11 @@ class HTTP2Core(HTTPCore):
         ):
             return None
         return [Data(fast[0].ref, data[FRAME_HEADER_SIZE:])]
+
+    def _streamed_to(self, stream_id: int) -> StreamState | None:
+        """The stream more of a streamed DATA frame goes to; None once the caller cancelled it."""
+        stream = self._streams.get(stream_id)
+        return None if stream is None or stream.response_finished else stream
 
     def _fast_stream(self, stream_id: int) -> tuple[StreamState, h2.stream.H2Stream] | None:
         """The stream (ours and h2's) if plain DATA on it skips h2 now (see ``_h2_data``)."""
