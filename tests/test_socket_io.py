@@ -6,6 +6,7 @@ import hashlib
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -261,14 +262,19 @@ def test_send_all_times_out_against_a_peer_that_never_reads() -> None:
 
 
 def test_send_after_the_peer_closed_raises_the_socket_error() -> None:
+    connected = threading.Event()
     closed = threading.Event()
 
     def serve(conn: socket.socket) -> None:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # accept() can return before the client's connect() has read its result;
+        # a reset sent then would fail connect() instead of the write under test.
+        connected.wait(5)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         closed.set()  # closing with linger 0 sends RST
 
     with peer_pair(serve) as io:
-        closed.wait(5)
+        connected.set()
+        assert closed.wait(5)
         give_up = soon(10)
         with pytest.raises(OSError) as info:
             while time.monotonic() < give_up:  # the RST arrives after a write or two
