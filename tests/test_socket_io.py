@@ -113,16 +113,13 @@ def test_recv_times_out_then_still_reads() -> None:
 
 
 def test_spent_deadline_is_a_poll() -> None:
-    sent = threading.Event()
     done = threading.Event()
 
     def serve(conn: socket.socket) -> None:
         conn.sendall(b"here")
-        sent.set()
         done.wait(5)
 
     with peer_pair(serve) as io:
-        assert sent.wait(5)
         wait_readable(io.sock)
         started = time.monotonic()
         assert io.recv(100, started - 1) == b"here"
@@ -307,7 +304,6 @@ def test_tls_both_ways_and_buffered_records(
 ) -> None:
     upload = os.urandom(3 << 20)
     download = os.urandom(3 << 20)
-    tail_sent = threading.Event()
 
     def serve(conn: socket.socket) -> None:
         received = bytearray()
@@ -318,7 +314,6 @@ def test_tls_both_ways_and_buffered_records(
         # Small records in one write: once the first read has taken part of
         # them, the rest sit decrypted in the TLS object, not in the socket.
         conn.sendall(b"a" * 10 + b"b" * 10 + b"c" * 10)
-        tail_sent.set()
         conn.recv(1)  # wait for the client to finish
 
     with peer_pair(
@@ -326,7 +321,6 @@ def test_tls_both_ways_and_buffered_records(
     ) as io:
         io.send_all(upload, soon(30))
         assert read_exactly(io, len(download), soon(30)) == download
-        assert tail_sent.wait(5)
         wait_readable(io.sock)  # the small records have arrived
         tail = [io.recv(10, time.monotonic() - 1) for _ in range(3)]  # no waiting allowed
         assert tail == [b"a" * 10, b"b" * 10, b"c" * 10]
