@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import select
 import socket
 import ssl
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,14 +65,44 @@ def wait_readable(sock: socket.socket) -> None:
     assert readable, "nothing arrived"
 
 
+def wait_hang_up(sock: socket.socket) -> None:
+    """Until the peer's FIN has arrived (POLLRDHUP), without reading anything."""
+    poller = select.poll()
+    poller.register(sock, select.POLLRDHUP)
+    assert poller.poll(5000), "no FIN arrived"
+
+
 def soon(seconds: float) -> float:
     return time.monotonic() + seconds
 
 
-def read_exactly(io: NonBlockingSocket, size: int, deadline: float) -> bytes:
+def wait_queued(sock: socket.socket, size: int) -> None:
+    """Until the kernel holds at least ``size`` bytes for ``sock`` (readability shows only one)."""
+    give_up = soon(5)
+    while queued(sock) < size:
+        assert time.monotonic() < give_up, "the bytes did not all arrive"
+        time.sleep(0.001)
+
+
+def queued(sock: socket.socket) -> int:
+    value: int = struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]
+    return value
+
+
+def tls13_bytes(*record_sizes: int) -> int:
+    """What TLS 1.3 records of these plaintext sizes take on the wire (AEAD, no padding).
+
+    Each adds a 5-byte header, the 1-byte inner content type and a 16-byte tag.
+    """
+    return sum(size + 22 for size in record_sizes)
+
+
+def read_exactly(
+    io: NonBlockingSocket, size: int, deadline: float, *, chunk_size: int = 65536
+) -> bytes:
     received = bytearray()
     while len(received) < size:
-        chunk = io.recv(65536, deadline)
+        chunk = io.recv(min(chunk_size, size - len(received)), deadline)
         assert chunk, "EOF before all bytes arrived"
         received += chunk
     return bytes(received)
@@ -209,23 +242,20 @@ def test_a_full_tls_record_is_not_a_short_read(
     client_ssl_context: ssl.SSLContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A TLS read returns one record at most (16 KiB of plaintext), however
-    # much was asked for and however much more waits in the socket.
+    # An SSLSocket read returns one record at most (16 KiB of plaintext);
+    # reading record by record, a full one must not count as "the socket is
+    # empty", or every next read would poll first.
     payload = os.urandom(4 * 16384)
-    sent = threading.Event()
 
     def serve(conn: socket.socket) -> None:
         conn.sendall(payload)
-        sent.set()
         conn.recv(1)
 
     with peer_pair(
         serve, server_context=server_ssl_context, client_context=client_ssl_context
     ) as io:
-        # Over loopback the records are normally in our buffer once sendall
-        # returns; the sleep covers a kernel that delivers them a little later.
-        assert sent.wait(5)
-        time.sleep(0.1)
+        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
+        wait_queued(io.sock, tls13_bytes(*[16384] * 4))
         waits: list[int] = []
         wait = io._wait
 
@@ -234,9 +264,119 @@ def test_a_full_tls_record_is_not_a_short_read(
             wait(events, deadline)
 
         monkeypatch.setattr(io, "_wait", counted_wait)
-        assert read_exactly(io, len(payload), soon(5)) == payload
+        assert read_exactly(io, len(payload), soon(5), chunk_size=16384) == payload
         assert waits == []  # every read found its record without polling first
         io.send_all(b"!", soon(5))
+
+
+def test_a_tls_read_takes_the_records_already_waiting(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # Four full records and a short one; one read takes all that is there, up
+    # to the size asked for, so a large message costs the caller a few reads
+    # rather than one per record.
+    payload = os.urandom(4 * 16384 + 1000)
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        conn.recv(1)
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
+        wait_queued(io.sock, tls13_bytes(16384, 16384, 16384, 16384, 1000))
+        first = io.recv(3 * 16384 + 10, soon(5))  # stops at the size asked for
+        assert first == payload[: 3 * 16384 + 10]
+        rest = read_exactly(io, len(payload) - len(first), soon(5), chunk_size=1 << 20)
+        assert rest == payload[len(first) :]
+        io.send_all(b"!", soon(5))
+
+
+def test_after_taking_every_waiting_tls_record_the_next_read_waits_before_trying(
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = os.urandom(2 * 16384)  # two full records: only a failed try shows the end
+    send_more = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        send_more.wait(5)
+        conn.sendall(b"more")
+        conn.recv(1)
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
+        wait_queued(io.sock, tls13_bytes(16384, 16384))
+        assert io.recv(1 << 20, soon(5)) == payload
+        reads: list[int] = []
+        recv = io.sock.recv
+
+        def counted_recv(size: int, flags: int = 0) -> bytes:
+            reads.append(size)
+            return recv(size, flags)
+
+        wait = io._wait
+
+        def wait_then_send(events: int, deadline: float | None) -> None:
+            send_more.set()  # only now, or the bytes could be there before the first try
+            wait(events, deadline)
+
+        monkeypatch.setattr(io.sock, "recv", counted_recv)
+        monkeypatch.setattr(io, "_wait", wait_then_send)
+        assert io.recv(1 << 20, soon(5)) == b"more"
+        assert len(reads) == 1  # it polled first: no try that could only fail
+        io.send_all(b"!", soon(5))
+
+
+def test_tls_records_before_an_eof_are_returned_first(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    payload = os.urandom(3 * 16384)
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        conn.shutdown(socket.SHUT_WR)  # a FIN with no close_notify: a ragged EOF
+        done.wait(5)  # closing now could reset the connection under the client
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        wait_hang_up(io.sock)  # the records and the FIN are all in our buffer
+        assert io.recv(1 << 20, soon(5)) == payload  # gathering met the EOF: held back
+        assert io.recv(1 << 20, soon(5)) == b""
+        done.set()
+
+
+def test_tls_records_before_a_broken_record_are_returned_first(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    payload = os.urandom(2 * 16384)
+    # An application-data record whose tag cannot check out.
+    forged = bytes([23, 3, 3, 0, 17]) + bytes(17)
+    forged_sent = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        os.write(conn.fileno(), forged)  # straight onto the TCP stream, after the records
+        forged_sent.set()
+        with contextlib.suppress(ssl.SSLError):
+            conn.recv(1)  # the client's alert, "bad record mac"
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
+        assert forged_sent.wait(5)
+        wait_queued(io.sock, tls13_bytes(16384, 16384) + len(forged))
+        assert io.recv(1 << 20, soon(5)) == payload  # the failure is held back
+        with pytest.raises(ssl.SSLError):
+            io.recv(1 << 20, soon(5))
 
 
 def test_eof_reads_as_empty_bytes() -> None:
