@@ -176,8 +176,8 @@ class FrameSplitter:
         """Take all of ``data`` as more of the DATA frame being streamed; its stream id, or None.
 
         None (taking nothing) unless ``data`` lies wholly inside that frame.
-        Over TLS every read is one record, so a large message arrives as dozens
-        of such reads; this spares each the general loop of ``feed``.
+        A large message arrives as many such reads (over TLS, 64 KiB of
+        records at most each); this spares each the general loop of ``feed``.
         """
         if self._streaming < len(data):
             return None

@@ -40,8 +40,8 @@ import time
 READ_SIZE = 64 * 1024
 MAX_READ_SIZE = 256 * 1024
 
-#: The most a TLS read returns: one record's plaintext (RFC 8446 section 5.1).
-#: Reads of TLS come back this short while more records wait in the socket.
+#: The most an ``SSLSocket`` read returns: one record's plaintext (RFC 8446
+#: section 5.1), however many more records wait in the socket.
 _TLS_RECORD = 16 * 1024
 
 #: The most one TLS read gathers from records already waiting.  Larger
