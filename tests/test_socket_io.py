@@ -89,12 +89,31 @@ def queued(sock: socket.socket) -> int:
     return value
 
 
-def tls13_bytes(*record_sizes: int) -> int:
-    """What TLS 1.3 records of these plaintext sizes take on the wire (AEAD, no padding).
+def tls13_wire_size(plaintext: int) -> int:
+    """What one TLS 1.3 write of ``plaintext`` bytes takes on the wire (AEAD, no padding).
 
-    Each adds a 5-byte header, the 1-byte inner content type and a 16-byte tag.
+    The write becomes 16 KiB records and a last shorter one; each adds a 5-byte
+    header, the 1-byte inner content type and a 16-byte tag.
     """
-    return sum(size + 22 for size in record_sizes)
+    records = -(-plaintext // 16384)
+    return plaintext + 22 * records
+
+
+@contextmanager
+def tls_records_waiting(
+    payload: bytes, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> Iterator[NonBlockingSocket]:
+    """A TLS client whose socket already holds all of ``payload``, sent by the peer in one write."""
+
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(payload)
+        conn.recv(1)
+
+    with peer_pair(serve, server_context=server_context, client_context=client_context) as io:
+        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
+        wait_queued(io.sock, tls13_wire_size(len(payload)))
+        yield io
+        io.send_all(b"!", soon(5))  # lets the peer finish
 
 
 def read_exactly(
@@ -246,16 +265,7 @@ def test_a_full_tls_record_is_not_a_short_read(
     # reading record by record, a full one must not count as "the socket is
     # empty", or every next read would poll first.
     payload = os.urandom(4 * 16384)
-
-    def serve(conn: socket.socket) -> None:
-        conn.sendall(payload)
-        conn.recv(1)
-
-    with peer_pair(
-        serve, server_context=server_ssl_context, client_context=client_ssl_context
-    ) as io:
-        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
-        wait_queued(io.sock, tls13_bytes(*[16384] * 4))
+    with tls_records_waiting(payload, server_ssl_context, client_ssl_context) as io:
         waits: list[int] = []
         wait = io._wait
 
@@ -266,7 +276,6 @@ def test_a_full_tls_record_is_not_a_short_read(
         monkeypatch.setattr(io, "_wait", counted_wait)
         assert read_exactly(io, len(payload), soon(5), chunk_size=16384) == payload
         assert waits == []  # every read found its record without polling first
-        io.send_all(b"!", soon(5))
 
 
 def test_a_tls_read_takes_the_records_already_waiting(
@@ -276,21 +285,11 @@ def test_a_tls_read_takes_the_records_already_waiting(
     # to the size asked for, so a large message costs the caller a few reads
     # rather than one per record.
     payload = os.urandom(4 * 16384 + 1000)
-
-    def serve(conn: socket.socket) -> None:
-        conn.sendall(payload)
-        conn.recv(1)
-
-    with peer_pair(
-        serve, server_context=server_ssl_context, client_context=client_ssl_context
-    ) as io:
-        assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
-        wait_queued(io.sock, tls13_bytes(16384, 16384, 16384, 16384, 1000))
+    with tls_records_waiting(payload, server_ssl_context, client_ssl_context) as io:
         first = io.recv(3 * 16384 + 10, soon(5))  # stops at the size asked for
         assert first == payload[: 3 * 16384 + 10]
         rest = read_exactly(io, len(payload) - len(first), soon(5), chunk_size=1 << 20)
         assert rest == payload[len(first) :]
-        io.send_all(b"!", soon(5))
 
 
 def test_after_taking_every_waiting_tls_record_the_next_read_waits_before_trying(
@@ -311,7 +310,7 @@ def test_after_taking_every_waiting_tls_record_the_next_read_waits_before_trying
         serve, server_context=server_ssl_context, client_context=client_ssl_context
     ) as io:
         assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
-        wait_queued(io.sock, tls13_bytes(16384, 16384))
+        wait_queued(io.sock, tls13_wire_size(len(payload)))
         assert io.recv(1 << 20, soon(5)) == payload
         reads: list[int] = []
         recv = io.sock.recv
@@ -373,7 +372,7 @@ def test_tls_records_before_a_broken_record_are_returned_first(
     ) as io:
         assert isinstance(io.sock, ssl.SSLSocket) and io.sock.version() == "TLSv1.3"
         assert forged_sent.wait(5)
-        wait_queued(io.sock, tls13_bytes(16384, 16384) + len(forged))
+        wait_queued(io.sock, tls13_wire_size(len(payload)) + len(forged))
         assert io.recv(1 << 20, soon(5)) == payload  # the failure is held back
         with pytest.raises(ssl.SSLError):
             io.recv(1 << 20, soon(5))
