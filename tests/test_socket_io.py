@@ -524,6 +524,41 @@ def test_send_buffers_keeps_order_through_partial_writes(
     assert digest == [hashlib.sha256(expected).hexdigest()]
 
 
+def test_a_large_tls_write_of_many_pieces_makes_whole_records(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # What an HTTP/2 upload hands over: 9-byte frame headers between payload
+    # pieces.  However the pieces fall, every record but the last is full,
+    # as if the write had been joined first.
+    pieces: list[bytes | memoryview] = []
+    for index in range(40):
+        pieces.append(os.urandom(9))
+        payload = os.urandom(5_000 + 997 * index)
+        pieces.append(memoryview(payload) if index % 2 else payload)
+    expected = b"".join(pieces)
+    records: list[int] = []
+    received = bytearray()
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        while len(received) < len(expected):
+            record = conn.recv(1 << 20)  # an SSLSocket read returns one record
+            if not record:
+                break
+            records.append(len(record))
+            received.extend(record)
+        done.set()
+
+    with peer_pair(
+        serve, server_context=server_ssl_context, client_context=client_ssl_context
+    ) as io:
+        io.send_buffers(pieces, soon(30))
+        assert done.wait(30)
+    assert received == expected
+    assert all(size == 16384 for size in records[:-1]), records
+    assert len(records) == -(-len(expected) // 16384)
+
+
 def test_send_buffers_times_out_against_a_peer_that_never_reads() -> None:
     stop = threading.Event()
     with peer_pair(lambda conn: stop.wait(10)) as io:

@@ -50,6 +50,9 @@ _TLS_RECORD = 16 * 1024
 #: some 320 minor faults per MiB read, more than the gathering saved.
 _TLS_GATHER = 64 * 1024
 
+#: Large TLS writes are copied through a stage of this size (see ``_send_staged``).
+_TLS_STAGE = 64 * 1024
+
 #: Below this many bytes a join and ``send`` beat ``sendmsg``'s per-buffer setup.
 _GATHER_FROM = 64 * 1024
 
@@ -199,13 +202,18 @@ class NonBlockingSocket:
         """Write ``buffers`` in order, as one stream of bytes, by ``deadline``.
 
         Over plain TCP, large writes go out with ``sendmsg`` (gather write: the
-        kernel reads each piece where it lies, no join).  TLS has no gather write,
-        and a TLS record per small piece would cost more than the join saves.
+        kernel reads each piece where it lies, no join).  TLS has no gather
+        write, and a TLS record per small piece would cost more than a copy:
+        small writes are joined, large ones copied through a stage.
         """
         if len(buffers) == 1:
             self.send_all(buffers[0], deadline)
             return
-        if not self._gather or sum(map(len, buffers)) < _GATHER_FROM:
+        total = sum(map(len, buffers))
+        if self._tls is not None and total > _TLS_STAGE:
+            self._send_staged(buffers, deadline)
+            return
+        if not self._gather or total < _GATHER_FROM:
             self.send_all(b"".join(buffers), deadline)
             return
         views = [memoryview(buffer) for buffer in buffers]
@@ -228,6 +236,30 @@ class NonBlockingSocket:
                     break
                 sent -= len(view)
                 first += 1
+
+    def _send_staged(self, buffers: list[bytes | memoryview], deadline: float | None) -> None:
+        """Write ``buffers`` over TLS by copying them through a 64 KiB stage.
+
+        Joining them would make a fresh buffer as large as the write, and glibc
+        takes buffers that large from the kernel and gives them back, so
+        filling one page-faults on every page: 256 faults for a 1 MiB HTTP/2
+        upload.  The stage is small enough to come from the heap's free memory,
+        and being written only when full, it still makes whole TLS records.
+        """
+        stage = memoryview(bytearray(_TLS_STAGE))
+        filled = 0
+        for buffer in buffers:
+            piece = memoryview(buffer).cast("B")
+            while piece:
+                taken = min(len(piece), _TLS_STAGE - filled)
+                stage[filled : filled + taken] = piece[:taken]
+                filled += taken
+                piece = piece[taken:]
+                if filled == _TLS_STAGE:
+                    self.send_all(stage, deadline)
+                    filled = 0
+        if filled:
+            self.send_all(stage[:filled], deadline)
 
     def _wait(self, events: int, deadline: float | None) -> None:
         """Block until the socket is ready for ``events`` (or failed), or raise ``TimeoutError``.
