@@ -35,13 +35,23 @@ H1 = "HTTP/1.1 ws://"
 H1_TLS = "HTTP/1.1 TLS"
 H2C = "HTTP/2 h2c"
 H2_TLS = "HTTP/2 TLS"
-#: h2c against a hypercorn whose HTTP/2 receive windows are 16 MiB (see _echo_server).
+#: HTTP/2 against hypercorns whose HTTP/2 receive windows are 16 MiB (see _echo_server).
 H2C_WIDE = "HTTP/2 h2c, server window 16 MiB"
+H2_TLS_WIDE = "HTTP/2 TLS, server window 16 MiB"
 WIDE_WINDOW = 16 * 2**20
-TRANSPORTS = (H1, H1_TLS, H2C, H2_TLS, H2C_WIDE)
+TRANSPORTS = (H1, H1_TLS, H2C, H2_TLS, H2C_WIDE, H2_TLS_WIDE)
+TLS_TRANSPORTS = (H1_TLS, H2_TLS, H2_TLS_WIDE)
+WIDE_TRANSPORTS = (H2C_WIDE, H2_TLS_WIDE)
 # mint's HTTP/2 rows are compared with its HTTP/1.1 row of the same security.
-HTTP1_TWIN = {H2C: H1, H2_TLS: H1_TLS, H2C_WIDE: H1}
-PROFILE_NAMES = {"h1": H1, "h1-tls": H1_TLS, "h2c": H2C, "h2-tls": H2_TLS, "h2c-wide": H2C_WIDE}
+HTTP1_TWIN = {H2C: H1, H2_TLS: H1_TLS, H2C_WIDE: H1, H2_TLS_WIDE: H1_TLS}
+PROFILE_NAMES = {
+    "h1": H1,
+    "h1-tls": H1_TLS,
+    "h2c": H2C,
+    "h2-tls": H2_TLS,
+    "h2c-wide": H2C_WIDE,
+    "h2-tls-wide": H2_TLS_WIDE,
+}
 
 SMALL_SIZE = 32
 LARGE_SIZE = 2**20
@@ -50,11 +60,13 @@ HTTP2_CPU_TARGET = 2.0
 
 @dataclass(frozen=True)
 class Servers:
-    """The running echo servers: one cleartext (h1 + h2c), one TLS (ALPN h2 / http/1.1)."""
+    """The running echo servers: cleartext (h1 + h2c) and TLS (ALPN h2 / http/1.1), each
+    with hypercorn's own HTTP/2 windows and with 16 MiB ones."""
 
     plain_port: int
     tls_port: int
     wide_port: int
+    wide_tls_port: int
     certs: Certificates
 
 
@@ -69,13 +81,14 @@ class Target:
 
 def _targets() -> list[Target]:
     def mint(transport: str) -> Target:
-        tls = transport in (H1_TLS, H2_TLS)
-        http2 = transport in (H2C, H2_TLS, H2C_WIDE)
+        tls = transport in TLS_TRANSPORTS
+        http2 = transport not in (H1, H1_TLS)
 
         def open_session(servers: Servers) -> EchoSession:
-            port = servers.tls_port if tls else servers.plain_port
-            if transport == H2C_WIDE:
-                port = servers.wide_port
+            if transport in WIDE_TRANSPORTS:
+                port = servers.wide_tls_port if tls else servers.wide_port
+            else:
+                port = servers.tls_port if tls else servers.plain_port
             ca_file = servers.certs.ca_file if tls else None
             return MintSession(port, tls=tls, http2=http2, ca_file=ca_file)
 
@@ -161,7 +174,14 @@ def running_servers() -> Iterator[Servers]:
         plain_port = stack.enter_context(echo_server())
         tls_port = stack.enter_context(echo_server(certs.server_pem))
         wide_port = stack.enter_context(echo_server(window=WIDE_WINDOW))
-        yield Servers(plain_port=plain_port, tls_port=tls_port, wide_port=wide_port, certs=certs)
+        wide_tls_port = stack.enter_context(echo_server(certs.server_pem, window=WIDE_WINDOW))
+        yield Servers(
+            plain_port=plain_port,
+            tls_port=tls_port,
+            wide_port=wide_port,
+            wide_tls_port=wide_tls_port,
+            certs=certs,
+        )
 
 
 def measure_once(target: Target, workload: Workload, servers: Servers) -> tuple[float, float, int]:
