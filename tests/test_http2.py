@@ -400,6 +400,49 @@ def test_data_is_split_at_peer_max_frame_size() -> None:
     assert sizes == [20_000, 20_000]
 
 
+def test_a_body_ending_on_a_frame_boundary_ends_on_its_last_frame() -> None:
+    # The full-size frames of a run leave the last bytes for END_STREAM to ride
+    # on: no empty END_STREAM frame after them.
+    core, peer = handshake(initial_window_size=1 << 20)
+    peer.h2.increment_flow_control_window(1 << 20)
+    peer.push()
+    core.request("POST", "/", [], b"b" * (3 * 16_384))
+    data = of(peer.pull(), h2.events.DataReceived)
+    assert [len(event.data) for event in data] == [16_384] * 3
+    assert data[-1].stream_ended is not None
+
+
+def test_frames_follow_the_queued_pieces_and_never_span_two() -> None:
+    core, peer = handshake(initial_window_size=1 << 20)
+    peer.h2.increment_flow_control_window(1 << 20)
+    peer.push()
+    ref = core.request("POST", "/", [], STREAM)
+    peer.pull()
+    pieces = [b"p" * 40_000, b"q" * 5, b"r" * 50_000]
+    core.stream_request_body(ref, pieces[0])
+    core.stream_request_body(ref, pieces[1])
+    core.stream_request_body(ref, pieces[2], end_stream=True)
+    data = of(peer.pull(), h2.events.DataReceived)
+    sizes = [len(event.data) for event in data]
+    assert sizes == [16_384, 16_384, 7_232, 5, 16_384, 16_384, 16_384, 848]
+    assert b"".join(event.data for event in data) == b"".join(pieces)
+    assert [event.stream_ended is not None for event in data] == [False] * 7 + [True]
+
+
+def test_a_write_held_back_goes_out_in_full_frames_as_room_opens() -> None:
+    core, peer = handshake()  # 65,535-byte windows
+    ref = core.request("POST", "/", [], STREAM)
+    core.stream_request_body(ref, b"w" * 200_000)
+    sizes = [len(event.data) for event in of(peer.pull(), h2.events.DataReceived)]
+    assert sizes == [16_384, 16_384, 16_384, 16_383]
+    peer.h2.increment_flow_control_window(3 * 16_384 + 100)
+    peer.h2.increment_flow_control_window(3 * 16_384 + 100, stream_id=1)
+    peer.push()
+    sizes = [len(event.data) for event in of(peer.pull(), h2.events.DataReceived)]
+    assert sizes == [16_384, 16_384, 16_384, 100]
+    assert core.send_window(ref) == 0
+
+
 def test_send_window_reports_sendable_bytes() -> None:
     core, _ = handshake(initial_window_size=1000)
     ref = core.request("POST", "/", [], STREAM)

@@ -60,6 +60,22 @@ class StreamState:
         self.pending_bytes -= len(chunk)
         return chunk
 
+    def take_run(self, size: int, count: int) -> list[memoryview]:
+        """Up to ``count`` chunks of exactly ``size`` bytes cut from the front piece, uncopied.
+
+        Fewer (maybe none) when the front piece holds less: a chunk never
+        spans two pieces, as with ``take``.
+        """
+        head = self.pending[0]
+        end = min(count, len(head) // size) * size
+        chunks = [head[start : start + size] for start in range(0, end, size)]
+        if end == len(head):
+            self.pending.popleft()
+        elif end:
+            self.pending[0] = head[end:]
+        self.pending_bytes -= end
+        return chunks
+
     def discard_pending(self) -> None:
         self.pending.clear()
         self.pending_bytes = 0

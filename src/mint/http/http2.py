@@ -767,8 +767,11 @@ class HTTP2Core(HTTPCore):
         waiting = [s for s in self._streams.values() if s.has_unsent]
         while waiting:
             still_waiting = []
+            alone = len(waiting) == 1
             for stream in waiting:
                 try:
+                    if alone:  # nobody to take turns with
+                        self._send_run(stream)
                     if self._send_next(stream) and stream.has_unsent:
                         still_waiting.append(stream)
                 except HTTPError as error:
@@ -779,8 +782,34 @@ class HTTP2Core(HTTPCore):
 
     def _flush(self, stream: StreamState) -> None:
         """Send as much of one stream's queue as both windows allow."""
+        self._send_run(stream)
         while stream.has_unsent and self._send_next(stream):
             pass
+
+    def _send_run(self, stream: StreamState) -> None:
+        """Send full-size DATA frames from the front of the queue, as many as the windows allow.
+
+        The same frames ``_send_next`` would make, built in one loop with one
+        shared header: a 1 MiB upload is 64 frames at the usual 16 KiB limit.
+        The last bytes of a body that ends are left to ``_send_next``, which
+        puts END_STREAM on them.
+        """
+        if stream.local_ended or self._closed or not stream.pending:
+            return
+        frame_size = self._h2.max_outbound_frame_size
+        count = min(stream.send_window, self._send_connection_window) // frame_size
+        if stream.eof_queued:
+            count = min(count, (stream.pending_bytes - 1) // frame_size)
+        if count < 2:
+            return
+        chunks = stream.take_run(frame_size, count)
+        header = data_frame_header(stream.stream_id, frame_size)
+        out = self._out
+        for chunk in chunks:
+            out += (header, chunk)
+        size = len(chunks) * frame_size
+        stream.send_window -= size
+        self._send_connection_window -= size
 
     def _send_next(self, stream: StreamState) -> bool:
         """Send the next DATA frame (END_STREAM on the last); False if the windows are shut.
