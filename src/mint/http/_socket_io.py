@@ -44,14 +44,11 @@ MAX_READ_SIZE = 256 * 1024
 #: section 5.1), however many more records wait in the socket.
 _TLS_RECORD = 16 * 1024
 
-#: The most one TLS read gathers from records already waiting.  Larger
-#: results are fresh buffers that glibc takes from (and gives back to) the
+#: The largest buffer a TLS read gathers into or a TLS write is staged through.
+#: Larger ones are fresh buffers that glibc takes from (and gives back to) the
 #: kernel, and filling one page-faults on every page: gathering 256 KiB cost
-#: some 320 minor faults per MiB read, more than the gathering saved.
-_TLS_GATHER = 64 * 1024
-
-#: Large TLS writes are copied through a stage of this size (see ``_send_staged``).
-_TLS_STAGE = 64 * 1024
+#: some 320 minor faults per MiB read, joining a 1 MiB write 256.
+_TLS_BUFFER = 64 * 1024
 
 #: Below this many bytes a join and ``send`` beat ``sendmsg``'s per-buffer setup.
 _GATHER_FROM = 64 * 1024
@@ -124,7 +121,7 @@ class NonBlockingSocket:
                 self._wait(_POLLOUT, deadline)
             else:
                 if self._tls is not None and len(data) == _TLS_RECORD < size:
-                    return self._add_waiting_records(data, min(size, _TLS_GATHER))
+                    return self._add_waiting_records(data, min(size, _TLS_BUFFER))
                 self._drained = len(data) < first_size
                 return data
 
@@ -136,15 +133,13 @@ class NonBlockingSocket:
         or error met on the way is held back for the next ``recv``; the
         records before it are the caller's first.
         """
-        tls = self._tls
-        assert tls is not None
         pieces = [first]
         total = len(first)
         drained = False
         while total < size:
             wanted = min(_TLS_RECORD, size - total)
             try:
-                piece = tls.recv(wanted)
+                piece = self.sock.recv(wanted)
             except (BlockingIOError, ssl.SSLWantReadError):
                 drained = True
                 break
@@ -210,7 +205,7 @@ class NonBlockingSocket:
             self.send_all(buffers[0], deadline)
             return
         total = sum(map(len, buffers))
-        if self._tls is not None and total > _TLS_STAGE:
+        if self._tls is not None and total > _TLS_BUFFER:
             self._send_staged(buffers, deadline)
             return
         if not self._gather or total < _GATHER_FROM:
@@ -240,22 +235,20 @@ class NonBlockingSocket:
     def _send_staged(self, buffers: list[bytes | memoryview], deadline: float | None) -> None:
         """Write ``buffers`` over TLS by copying them through a 64 KiB stage.
 
-        Joining them would make a fresh buffer as large as the write, and glibc
-        takes buffers that large from the kernel and gives them back, so
-        filling one page-faults on every page: 256 faults for a 1 MiB HTTP/2
-        upload.  The stage is small enough to come from the heap's free memory,
-        and being written only when full, it still makes whole TLS records.
+        Joining them would make a fresh buffer as large as the write (see
+        ``_TLS_BUFFER``).  Being written only when full, the stage still makes
+        whole TLS records.
         """
-        stage = memoryview(bytearray(_TLS_STAGE))
+        stage = memoryview(bytearray(_TLS_BUFFER))
         filled = 0
         for buffer in buffers:
             piece = memoryview(buffer).cast("B")
             while piece:
-                taken = min(len(piece), _TLS_STAGE - filled)
+                taken = min(len(piece), _TLS_BUFFER - filled)
                 stage[filled : filled + taken] = piece[:taken]
                 filled += taken
                 piece = piece[taken:]
-                if filled == _TLS_STAGE:
+                if filled == _TLS_BUFFER:
                     self.send_all(stage, deadline)
                     filled = 0
         if filled:
