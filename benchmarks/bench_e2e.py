@@ -1,4 +1,4 @@
-"""End-to-end WebSocket echo over loopback: mint against niquests and websockets.
+"""End-to-end WebSocket echo over loopback: mint against niquests, websockets and bare clients.
 
 Run ``python benchmarks/bench_e2e.py`` (``--help`` for options, ``--quick`` for a
 short run).  hypercorn serves the echo in child processes, so the CPU time
