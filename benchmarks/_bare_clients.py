@@ -33,7 +33,8 @@ from collections.abc import Iterator, Sequence
 from _echo_clients import HOST, TIMEOUT, Message
 
 _READ_BUFFER = 256 * 1024
-#: A full TLS record as it travels: 16 KiB of plaintext, header, tag, margin.
+#: The most plaintext one TLS record carries, and (with header, tag and a
+#: margin) the most bytes it takes on the wire.
 _TLS_RECORD = 16 * 1024
 _TLS_RECORD_ON_WIRE = _TLS_RECORD + 256
 _MAX_LOW_WATER = 4 * 2**20
@@ -214,6 +215,9 @@ _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE = 0, 1, 
 _END_HEADERS, _ACK, _PADDED = 0x4, 0x1, 0x8
 _INITIAL_WINDOW_SIZE, _MAX_FRAME_SIZE = 0x4, 0x5
 _MAX_WINDOW = 2**31 - 1
+#: RFC 9113's initial windows and frame size, until SETTINGS say otherwise.
+_DEFAULT_WINDOW = 65_535
+_DEFAULT_MAX_FRAME = 16_384
 _WINDOW_UPDATE_SIZE = 13
 _STREAM = 1
 #: HPACK static table entry 8 (RFC 7541 appendix A), sent as an indexed field.
@@ -244,10 +248,10 @@ class BareHTTP2Session:
         sock = _connect(port, ca_file, "h2")
         self.prepared = _Prepared()
         #: Send windows (RFC 9113 section 6.9): the connection's and our stream's.
-        self.connection_window = 65_535
-        self.stream_window = 65_535
-        self.initial_window = 65_535
-        self.max_frame = 16_384
+        self.connection_window = _DEFAULT_WINDOW
+        self.stream_window = _DEFAULT_WINDOW
+        self.initial_window = _DEFAULT_WINDOW
+        self.max_frame = _DEFAULT_MAX_FRAME
         #: Received: DATA payload bytes not yet matched to an echo, the DATA payload
         #: still to skip, and the bytes of a frame header or control frame read so far.
         self.received = 0
@@ -273,7 +277,7 @@ class BareHTTP2Session:
             + _frame_header(len(settings), _SETTINGS, 0, 0)
             + settings
             + _frame_header(4, _WINDOW_UPDATE, 0, 0)
-            + struct.pack("!L", _MAX_WINDOW - 65_535)
+            + struct.pack("!L", _MAX_WINDOW - _DEFAULT_WINDOW)
             + _frame_header(len(headers), _HEADERS, _END_HEADERS, _STREAM)
             + headers
         )
@@ -371,8 +375,6 @@ class BareHTTP2Session:
         elif kind == _HEADERS and stream == _STREAM and self.response_status is None:
             if not flags & _END_HEADERS:
                 raise RuntimeError("the response headers came in CONTINUATION frames")
-            self.response_status = payload[0]
-            if payload[0] == _STATUS_200:
-                self.response_status = 200
+            self.response_status = 200 if payload[0] == _STATUS_200 else payload[0]
         elif kind in (_HEADERS, _RST_STREAM, _GOAWAY):
             raise RuntimeError(f"the server ended the exchange (frame type {kind})")

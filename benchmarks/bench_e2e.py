@@ -40,9 +40,10 @@ H2C_WIDE = "HTTP/2 h2c, server window 16 MiB"
 H2_TLS_WIDE = "HTTP/2 TLS, server window 16 MiB"
 WIDE_WINDOW = 16 * 2**20
 TRANSPORTS = (H1, H1_TLS, H2C, H2_TLS, H2C_WIDE, H2_TLS_WIDE)
+HTTP1_TRANSPORTS = (H1, H1_TLS)
 TLS_TRANSPORTS = (H1_TLS, H2_TLS, H2_TLS_WIDE)
 WIDE_TRANSPORTS = (H2C_WIDE, H2_TLS_WIDE)
-# mint's HTTP/2 rows are compared with its HTTP/1.1 row of the same security.
+# A client's HTTP/2 rows are compared with its HTTP/1.1 row of the same security.
 HTTP1_TWIN = {H2C: H1, H2_TLS: H1_TLS, H2C_WIDE: H1, H2_TLS_WIDE: H1_TLS}
 PROFILE_NAMES = {
     "h1": H1,
@@ -73,6 +74,13 @@ class Servers:
     wide_tls_port: int
     certs: Certificates
 
+    def port(self, transport: str) -> int:
+        """The server a client on ``transport`` talks to."""
+        tls = transport in TLS_TRANSPORTS
+        if transport in WIDE_TRANSPORTS:
+            return self.wide_tls_port if tls else self.wide_port
+        return self.tls_port if tls else self.plain_port
+
 
 @dataclass(frozen=True)
 class Target:
@@ -86,28 +94,21 @@ class Target:
 def _targets() -> list[Target]:
     def mint(transport: str) -> Target:
         tls = transport in TLS_TRANSPORTS
-        http2 = transport not in (H1, H1_TLS)
+        http2 = transport not in HTTP1_TRANSPORTS
 
         def open_session(servers: Servers) -> EchoSession:
-            if transport in WIDE_TRANSPORTS:
-                port = servers.wide_tls_port if tls else servers.wide_port
-            else:
-                port = servers.tls_port if tls else servers.plain_port
             ca_file = servers.certs.ca_file if tls else None
-            return MintSession(port, tls=tls, http2=http2, ca_file=ca_file)
+            return MintSession(servers.port(transport), tls=tls, http2=http2, ca_file=ca_file)
 
         return Target("mint", transport, open_session)
 
     def bare(transport: str) -> Target:
         tls = transport in TLS_TRANSPORTS
-        session = BareHTTP1Session if transport in (H1, H1_TLS) else BareHTTP2Session
+        session = BareHTTP1Session if transport in HTTP1_TRANSPORTS else BareHTTP2Session
 
         def open_session(servers: Servers) -> EchoSession:
-            if transport in WIDE_TRANSPORTS:
-                port = servers.wide_tls_port if tls else servers.wide_port
-            else:
-                port = servers.tls_port if tls else servers.plain_port
-            return session(port, ca_file=servers.certs.ca_file if tls else None)
+            ca_file = servers.certs.ca_file if tls else None
+            return session(servers.port(transport), ca_file=ca_file)
 
         return Target(BARE, transport, open_session)
 
