@@ -5,6 +5,9 @@ objects the caller holds; the caller owns I/O, concurrency and failure policy.
 """
 
 from mint.errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
     HTTPError,
     MintError,
     ProtocolError,
@@ -16,6 +19,9 @@ from mint.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "HTTPError",
     "MintError",
     "ProtocolError",

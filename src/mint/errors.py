@@ -73,7 +73,35 @@ class ProtocolError(WebSocketError):
         self.frames: list[Frame] = list(frames)
 
 
+class ConnectionClosed(WebSocketError):
+    """A session (``mint.client``) is closed: nothing more can be sent or received on it.
+
+    ``close_code`` and ``close_reason`` are what the server's Close frame said
+    (1005 when it carried no code, 1006 when no Close frame arrived at all).
+    Two subclasses tell a finished conversation from a broken one, so a loop
+    can end quietly on the first and report or reconnect on the second.
+    """
+
+    def __init__(
+        self, message: str, *, close_code: int, close_reason: str = "", reason: str
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.close_code = close_code
+        self.close_reason = close_reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The closing handshake completed with 1000 (normal), 1001 (going away) or no code."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The session ended abnormally: a protocol error, a lost connection, an unanswered ping."""
+
+
 __all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "HTTPError",
     "MintError",
     "ProtocolError",

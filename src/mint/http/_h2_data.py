@@ -102,7 +102,11 @@ class ReceiveCredit:
         if connection_room < 0 or stream_room < 0:
             return False
         stream.unacknowledged += length
-        if stream_room < self._stream_threshold and stream.unacknowledged:
+        if (
+            stream_room < self._stream_threshold
+            and stream.unacknowledged
+            and not stream.credit_held
+        ):
             self._outgoing.append(window_update_frame(stream.stream_id, stream.unacknowledged))
             stream.unacknowledged = 0
         self.connection_unacknowledged += length
@@ -110,6 +114,12 @@ class ReceiveCredit:
             self._outgoing.append(window_update_frame(0, self.connection_unacknowledged))
             self.connection_unacknowledged = 0
         return True
+
+    def release(self, stream: StreamState) -> None:
+        """Give back the stream credit withheld while the stream was paused, in one update."""
+        if stream.unacknowledged:
+            self._outgoing.append(window_update_frame(stream.stream_id, stream.unacknowledged))
+            stream.unacknowledged = 0
 
     def fits_connection(self, length: int, h2_connection_window: int) -> bool:
         """Whether a DATA frame bound for h2 fits the real connection window."""

@@ -42,6 +42,10 @@ class StreamState:
     #: Bytes of DATA taken by that fast path and not yet given back to the
     #: server with a stream WINDOW_UPDATE (h2 never saw them).
     unacknowledged: int = 0
+    #: The caller paused the stream (``pause_stream``): its credit is withheld.
+    credit_held: bool = False
+    #: Bytes of DATA that went through h2 while paused, not yet acknowledged to h2.
+    held_h2_bytes: int = 0
 
     def queue(self, data: bytes) -> None:
         if data:

@@ -357,6 +357,32 @@ class HTTP2Core(HTTPCore):
         stream.local_ended = True
         self._forget_if_finished(stream)
 
+    def pause_stream(self, ref: Ref) -> None:
+        """Stop giving the server flow-control credit for one stream: backpressure for one reader.
+
+        Data still arriving on it is delivered as usual (at most what is left
+        of the stream's window), and connection credit keeps flowing, so
+        other streams are not slowed; only this stream's window runs down to
+        zero, and the server must wait.  Frames that go through h2 (padded
+        ones, say) are not acknowledged to h2 either while paused, which
+        holds back their share of the connection window too: at most one
+        stream window, and given back by ``resume_stream``.  Idempotent.
+        """
+        self._stream_for(ref).credit_held = True
+
+    def resume_stream(self, ref: Ref) -> None:
+        """Give back all the credit withheld since ``pause_stream``, and credit as usual again."""
+        stream = self._stream_for(ref)
+        if not stream.credit_held:
+            return
+        stream.credit_held = False
+        self._credit.release(stream)
+        held, stream.held_h2_bytes = stream.held_h2_bytes, 0
+        if held:
+            # Failing means h2 already forgot the stream, and its window with it.
+            with contextlib.suppress(Exception):
+                self._h2.acknowledge_received_data(held, stream.stream_id)
+
     def ping(self) -> Ref:
         """Send a PING; its ACK comes back as ``Pong(ref)`` from ``receive_data``."""
         if self._closed:
@@ -703,12 +729,15 @@ class HTTP2Core(HTTPCore):
 
     def _on_data(self, event: h2.events.DataReceived) -> list[Event]:
         stream_id = event.stream_id
-        # Handing the bytes to the caller counts as consuming them: give the
-        # window back now (h2 batches the WINDOW_UPDATEs).  Failing means the
-        # stream is gone, and h2 has already put the connection window right.
-        with contextlib.suppress(Exception):
-            self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
         stream = self._streams.get(stream_id)
+        if stream is not None and stream.credit_held:
+            stream.held_h2_bytes += event.flow_controlled_length or 0
+        else:
+            # Handing the bytes to the caller counts as consuming them: give the
+            # window back now (h2 batches the WINDOW_UPDATEs).  Failing means the
+            # stream is gone, and h2 has already put the connection window right.
+            with contextlib.suppress(Exception):
+                self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
         if stream is None or not event.data:
             return []
         return [Data(stream.ref, bytes(event.data))]

@@ -163,6 +163,22 @@ class Connection(ConnectionFacts):
         events.extend(self._feed(data))
         return events
 
+    def pause_stream(self, ref: Ref) -> None:
+        """Withhold HTTP/2 flow-control credit for one stream (see ``HTTP2Core.pause_stream``).
+
+        Backpressure for one slow reader among many streams: the server
+        stops sending on this stream once its window is spent, the others
+        go on.  HTTP/1.1 has no per-request credit: ``HTTPError(reason="not_supported")``.
+        """
+        self._check_writable()
+        http2_method(self._core, "pause_stream")(ref)
+
+    def resume_stream(self, ref: Ref) -> None:
+        """Give the withheld credit back (one WINDOW_UPDATE) and credit as usual again."""
+        self._check_writable()
+        http2_method(self._core, "resume_stream")(ref)
+        self._flush()
+
     # -- HTTP/2 extras -----------------------------------------------------
 
     def ping(self) -> Ref:

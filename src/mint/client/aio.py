@@ -1,0 +1,763 @@
+"""asyncio sessions and a pooling client, on ``mint.http.aio``'s connections.
+
+The blocking layer's names and behaviour, awaited.  No task is created:
+a connection shared by several sessions is read by whichever coroutine is
+waiting.  The first one that needs bytes becomes the reader and awaits
+``AsyncConnection.recv`` for everyone; the others wait on an event that is
+set after every read, then look at their own session again.  When the
+reader is cancelled or leaves with what it wanted, the next waiter takes
+over.  Keepalive pings go out from the reader too, so, as in the blocking
+layer, they are sent while some coroutine is inside ``recv``, ``ping``,
+``close``, a ``send`` held back by HTTP/2 flow control, or ``request``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import sys
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Sequence,
+)
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+from mint import http, websocket
+from mint.client.options import (
+    DEFAULT_MAX_SIZE,
+    Backoff,
+    ConnectKwargs,
+    HTTP2Preference,
+    SessionOptions,
+    Target,
+    TLSOptions,
+    parse_url,
+    protocols_for,
+    session_options,
+    split_connect_kwargs,
+)
+from mint.client.pool import PooledConnection, pick, start_session, sweep
+from mint.client.routing import Response, ResponseState
+from mint.client.session import Message, SessionFacts, SessionState, fragments
+from mint.client.sync import retryable
+from mint.errors import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HTTPError,
+    MintError,
+    TransportError,
+    UpgradeFailureError,
+    WebSocketError,
+)
+from mint.http.aio import AsyncConnection
+from mint.http.aio import connect as http_connect
+from mint.websocket.extensions import Extension
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+log = logging.getLogger("mint.client")
+
+Origin = tuple[str, str, int]
+T = TypeVar("T")
+_RETRY_REASONS = ("too_many_streams", "goaway", "closed")
+
+
+async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """``awaitable`` bounded by ``timeout`` (None: unbounded); asyncio's TimeoutError past it."""
+    if timeout is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)  # pragma: no cover - Python 3.10
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+class AsyncSharedConnection(PooledConnection[AsyncConnection]):
+    """One ``AsyncConnection`` and the sessions and requests it carries."""
+
+    def __init__(self, conn: AsyncConnection, origin: Origin) -> None:
+        super().__init__(conn, origin, _now())
+        self._reading = False
+        #: Set (and replaced) after every read: waiters look at their state again.
+        self._changed = asyncio.Event()
+        self._keepalive_due: float | None = None
+
+    # -- waiting and reading ---------------------------------------------------------
+
+    async def wait(self, ready: Callable[[], bool], deadline: float | None) -> None:
+        """Return once ``ready()`` holds, reading for everyone while it does not.
+
+        Raises ``TransportError(reason="timeout")`` at ``deadline``; what
+        arrived meanwhile has been routed, so nothing is lost.
+        """
+        while not ready():
+            now = _now()
+            if deadline is not None and now >= deadline:
+                raise TransportError("nothing arrived before the timeout", reason="timeout")
+            if self.failure is not None:
+                return
+            if self._reading or not self._may_read():
+                changed = self._changed
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await _within(changed.wait(), None if deadline is None else deadline - now)
+                continue
+            await self._read_for_all(deadline)
+
+    def _may_read(self) -> bool:
+        if self.http2:
+            return True
+        return not any(session.paused for session in self.routes.sessions())
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _read_for_all(self, deadline: float | None) -> None:
+        self._reading = True
+        try:
+            due = self._keepalive_due
+            wake = due if deadline is None or (due is not None and due < deadline) else deadline
+            timeout = None if wake is None else max(0.0, wake - _now())
+            try:
+                events = await self.conn.recv(timeout)
+            except TransportError as exc:
+                if exc.reason != "timeout":
+                    await self.fail(exc)
+                    return
+                events = []
+            except MintError as exc:
+                await self.fail(exc)
+                return
+            now = _now()
+            if events:
+                await self._service(self.routes.dispatch(events, now), now)
+            if due is not None and self.failure is None and _now() >= due:
+                await self.service_keepalive()
+        finally:
+            self._reading = False
+            self._notify()
+
+    async def _service(self, sessions: Iterable[SessionState], now: float) -> None:
+        """After sessions changed: keepalive, their pending frames, backpressure, release."""
+        for session in sessions:
+            session.keepalive(now)
+            await self.flush(session)
+            if self.failure is not None:
+                return
+            if session.closed:
+                if session.ended or not session.ws.close_received:
+                    await self.release(session)
+            elif session.queue_full and not session.paused:
+                session.paused = True
+                if self.http2:
+                    await self._call(self.conn.pause_stream, session.ref)
+
+    async def service_keepalive(self) -> None:
+        await self._service(self.routes.sessions(), _now())
+        self._keepalive_due = self.routes.keepalive_deadline()
+
+    async def add_session(self, session: SessionState) -> None:
+        self.routes.replace(session.ref, session)
+        due = session.keepalive_deadline()
+        if due is not None and (self._keepalive_due is None or due < self._keepalive_due):
+            self._keepalive_due = due
+        await self._service([session], _now())
+
+    async def flush(self, session: SessionState) -> None:
+        if session.has_outgoing():
+            data, end = session.take_outgoing()
+            if not session.ended:
+                await self.write(session.ref, data, end_stream=end)
+
+    async def write(self, ref: http.Ref, data: bytes, *, end_stream: bool = False) -> None:
+        try:
+            await self.conn.stream_request_body(ref, data, end_stream=end_stream and self.http2)
+        except MintError as exc:
+            if exc.reason not in ("not_supported", "timeout"):
+                await self.fail(exc)
+            raise
+
+    async def _call(self, method: Callable[[http.Ref], None], ref: http.Ref) -> None:
+        try:
+            method(ref)
+        except MintError as exc:
+            if exc.reason != "unknown_ref":  # the stream already ended: nothing to pause
+                await self.fail(exc)
+
+    async def resume(self, session: SessionState) -> None:
+        session.resume(_now())
+        if self.http2 and self.failure is None:
+            await self._call(self.conn.resume_stream, session.ref)
+        self._keepalive_due = self.routes.keepalive_deadline()
+        self._notify()
+
+    async def release(self, session: SessionState) -> None:
+        """Forget the session; its stream is cancelled (HTTP/2) or its socket closed (HTTP/1.1)."""
+        if session.ref not in self.routes:
+            return
+        self.routes.remove(session.ref, _now())
+        if not self.http2:
+            await self.conn.close()
+        elif not session.ended and self.failure is None:
+            session.ended = True
+            with contextlib.suppress(MintError):
+                self.conn.cancel_request(session.ref)
+
+    async def fail(self, error: MintError) -> None:
+        if self.failure is None:
+            self.failure = error
+            self.routes.fail_all(error)
+            await self.conn.close()
+        self._notify()
+
+    async def close(self) -> None:
+        for session in self.routes.sessions():
+            session.fail(1001, "the client was closed", reason="client_closed")
+            with contextlib.suppress(MintError):
+                await self.flush(session)
+        await self.fail(TransportError("the client was closed", reason="client_closed"))
+
+
+class Session(SessionFacts):
+    """The blocking ``Session``'s twin: the same methods, awaited.
+
+    Several coroutines may use sessions of one connection at once; sends on
+    one session are serialized so fragmented messages never interleave.
+    """
+
+    def __init__(
+        self,
+        shared: AsyncSharedConnection,
+        state: SessionState,
+        options: SessionOptions,
+        response_headers: list[tuple[str, str]],
+    ) -> None:
+        super().__init__(state, response_headers, shared.conn.version)
+        self._shared = shared
+        self._options = options
+        self._owner: Client | None = None
+        self._send_lock = asyncio.Lock()
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._shared.conn
+
+    async def send(self, message: Message | Iterable[Message]) -> None:
+        """Send ``str`` as text, ``bytes`` as binary, or an iterable as one fragmented message."""
+        state = self._state
+        async with self._send_lock:
+            if isinstance(message, (str, bytes, bytearray, memoryview)):
+                await self._write(state.encode_message(message))
+            else:
+                for piece, kind, fin in fragments(message):
+                    await self._write(state.encode_fragment(piece, kind, fin=fin))
+            if self._shared.http2:
+                await self._wait_for_window()
+
+    async def _write(self, data: bytes) -> None:
+        shared = self._shared
+        if shared.failure is not None:
+            self._state.raise_if_closed()
+        try:
+            await shared.write(self._state.ref, data)
+        except MintError as exc:
+            self._state.raise_if_closed()
+            if exc.reason == "timeout":
+                raise
+            raise ConnectionClosedError(
+                f"the connection failed while sending: {exc}", close_code=1006, reason=exc.reason
+            ) from exc
+
+    async def _wait_for_window(self) -> None:
+        shared = self._shared
+        state = self._state
+
+        def room() -> bool:
+            if state.closed or shared.failure is not None:
+                return True
+            try:
+                return shared.conn.send_window(state.ref) > 0
+            except MintError:
+                return True
+
+        await shared.wait(room, None)
+
+    async def recv(self, timeout: float | None = None) -> Message:
+        """The next message; see the blocking ``Session.recv``."""
+        state = self._state
+        shared = self._shared
+        if not state.messages:
+            deadline = None if timeout is None else _now() + timeout
+            await shared.wait(lambda: bool(state.messages) or state.closed, deadline)
+        message = state.next_message()
+        if message is None:
+            state.raise_if_closed()
+            raise ConnectionClosedError("the connection failed", close_code=1006, reason="closed")
+        if state.paused and state.queue_low:
+            await shared.resume(state)
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
+
+    async def ping(self, *, timeout: float | None = None) -> float:
+        """Send a ping, wait for its pong; the round trip in seconds (``timeout``: ping_timeout)."""
+        state = self._state
+        shared = self._shared
+        if timeout is None:
+            timeout = self._options.ping_timeout
+        async with self._send_lock:
+            payload, frame = state.start_ping(_now())
+            await self._write(frame)
+        deadline = None if timeout is None else _now() + timeout
+        try:
+            await shared.wait(lambda: state.answered(payload) or state.closed, deadline)
+            latency = state.latency(payload)
+            if latency is None:
+                state.raise_if_closed()
+                raise ConnectionClosedError(
+                    "the connection failed", close_code=1006, reason="closed"
+                )
+            return latency
+        finally:
+            state.forget_ping(payload)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """The closing handshake, bounded by ``close_timeout``; see the blocking ``close``."""
+        state = self._state
+        shared = self._shared
+        timeout = self._options.close_timeout
+        deadline = None if timeout is None else _now() + timeout
+        try:
+            async with self._send_lock:
+                if state.paused:
+                    await shared.resume(state)
+                if state.can_send and shared.failure is None:
+                    frame = state.start_close(code, reason)
+                    with contextlib.suppress(MintError):
+                        await shared.write(state.ref, frame, end_stream=True)
+                try:
+                    await shared.wait(lambda: state.closed and state.ended, deadline)
+                except TransportError:
+                    if not state.closed:
+                        state.fail(
+                            1006,
+                            f"the server did not finish the closing handshake within {timeout}s",
+                            reason="close_timeout",
+                        )
+                        state.take_outgoing()
+                await shared.release(state)
+        finally:
+            if self._owner is not None:
+                await self._owner.close()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class Client:
+    """The blocking ``Client``'s twin: pooled connections, one HTTP/2 connection per origin."""
+
+    def __init__(
+        self,
+        *,
+        http2: HTTP2Preference = "auto",
+        ssl_context: ssl.SSLContext | None = None,
+        cafile: str | os.PathLike[str] | None = None,
+        verify: bool = True,
+        server_hostname: str | None = None,
+        connect_timeout: float | None = 10.0,
+        idle_timeout: float | None = 60.0,
+        http2_window_size: int = 1 << 20,
+    ) -> None:
+        protocols_for("https", http2)
+        self._http2 = http2
+        self._tls = TLSOptions(ssl_context, cafile, verify, server_hostname)
+        self._connect_timeout = connect_timeout
+        self._idle_timeout = idle_timeout
+        self._window = http2_window_size
+        self._origin_locks: dict[Origin, asyncio.Lock] = {}
+        self._pool: dict[Origin, list[AsyncSharedConnection]] = {}
+        self._no_extended_connect: set[Origin] = set()
+        self._closed = False
+
+    async def connect(
+        self,
+        url: str,
+        *,
+        subprotocols: Sequence[str] = (),
+        headers: Iterable[tuple[str, str]] = (),
+        origin: str | None = None,
+        compression: bool = True,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_queue: int = 16,
+        open_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        extensions: Sequence[Extension] = (),
+        http2: HTTP2Preference | None = None,
+    ) -> Session:
+        """Open a WebSocket session to ``url`` (ws:// or wss://) on a pooled connection."""
+        target = parse_url(url, websocket=True)
+        options = session_options(
+            subprotocols=subprotocols,
+            headers=headers,
+            origin=origin,
+            compression=compression,
+            max_size=max_size,
+            max_queue=max_queue,
+            open_timeout=open_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            extensions=extensions,
+        )
+        preference = self._http2 if http2 is None else http2
+        protocols_for(target.http_scheme, preference)
+        deadline = None if open_timeout is None else _now() + open_timeout
+        fallback = preference == "auto" and target.origin in self._no_extended_connect
+        while True:
+            wanted = ("http1",) if fallback else protocols_for(target.http_scheme, preference)
+            shared = await self._connection_for(target, wanted, deadline, websocket_session=True)
+            if shared.http2 and not shared.conn.extended_connect_enabled and preference == "auto":
+                log.info(
+                    "%s:%d speaks HTTP/2 without extended CONNECT (RFC 8441): "
+                    "opening the WebSocket over HTTP/1.1 on a new connection",
+                    target.host,
+                    target.port,
+                )
+                self._no_extended_connect.add(target.origin)
+                fallback = True
+                continue
+            try:
+                return await self._upgrade(shared, target, options, deadline)
+            except HTTPError as exc:
+                if exc.reason not in _RETRY_REASONS:
+                    raise
+                if deadline is not None and _now() >= deadline:
+                    raise
+
+    async def _upgrade(
+        self,
+        shared: AsyncSharedConnection,
+        target: Target,
+        options: SessionOptions,
+        deadline: float | None,
+    ) -> Session:
+        if shared.failure is not None:
+            raise HTTPError(f"the connection failed: {shared.failure}", reason="closed")
+        ref = websocket.upgrade(
+            target.websocket_scheme,
+            shared.conn,
+            target.path,
+            options.request_headers(target),
+            subprotocols=options.subprotocols,
+            extensions=options.offered_extensions(),
+        )
+        response = ResponseState(ref)
+        shared.routes.add(ref, response)
+        try:
+            await shared.wait(lambda: response.head_ready, deadline)
+        except TransportError as exc:
+            await self._abandon(shared, ref)
+            raise TransportError(
+                f"the WebSocket handshake with {target.host}:{target.port} did not complete"
+                f" within open_timeout={options.open_timeout}s",
+                reason="timeout",
+            ) from exc
+        except BaseException:
+            await self._abandon(shared, ref)
+            raise
+        if response.error is not None or response.status is None:
+            await self._abandon(shared, ref)
+            if response.error is not None:
+                raise response.error
+            raise HTTPError("the server ended the stream before answering", reason="closed")
+        try:
+            state = start_session(shared.conn, ref, response, options, _now())
+        except (UpgradeFailureError, WebSocketError):
+            await self._abandon(shared, ref)
+            raise
+        await shared.add_session(state)
+        return Session(shared, state, options, response.headers or [])
+
+    async def _abandon(self, shared: AsyncSharedConnection, ref: http.Ref) -> None:
+        shared.routes.remove(ref, _now())
+        if shared.http2 and shared.failure is None:
+            with contextlib.suppress(MintError):
+                shared.conn.cancel_request(ref)
+        elif not shared.http2:
+            await shared.conn.close()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+        timeout: float | None = 30.0,
+        max_body: int | None = 64 * 2**20,
+    ) -> Response:
+        """Send one HTTP request on a pooled connection and return the whole response."""
+        target = parse_url(url, websocket=False)
+        deadline = None if timeout is None else _now() + timeout
+        request_headers = list(headers)
+        if target.authorization is not None:
+            request_headers.append(target.authorization)
+        while True:
+            shared = await self._connection_for(
+                target,
+                protocols_for(target.http_scheme, self._http2),
+                deadline,
+                websocket_session=False,
+            )
+            try:
+                return await self._exchange(
+                    shared, method, target, request_headers, body, deadline, max_body
+                )
+            except HTTPError as exc:
+                if exc.reason not in _RETRY_REASONS:
+                    raise
+                if deadline is not None and _now() >= deadline:
+                    raise
+
+    async def _exchange(
+        self,
+        shared: AsyncSharedConnection,
+        method: str,
+        target: Target,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        deadline: float | None,
+        max_body: int | None,
+    ) -> Response:
+        if shared.failure is not None:
+            raise HTTPError(f"the connection failed: {shared.failure}", reason="closed")
+        ref = shared.conn.request(method, target.path, headers, body)
+        response = ResponseState(ref, max_body=max_body)
+        shared.routes.add(ref, response)
+        try:
+            await shared.wait(lambda: response.finished, deadline)
+        except BaseException:
+            await self._abandon(shared, ref)
+            raise
+        shared.routes.remove(ref, _now())
+        if response.error is not None:
+            if response.error.reason == "body_too_large":
+                await self._abandon(shared, ref)
+            raise response.error
+        assert response.status is not None
+        return Response(
+            response.status, response.headers or [], response.take_body(), shared.conn.version
+        )
+
+    async def _connection_for(
+        self,
+        target: Target,
+        protocols: tuple[str, ...],
+        deadline: float | None,
+        *,
+        websocket_session: bool,
+    ) -> AsyncSharedConnection:
+        if self._closed:
+            raise MintError("the client is closed", reason="closed")
+        await self._sweep(_now())
+        origin = target.origin
+        # One dial per origin at a time, so concurrent sessions share what it opens.
+        async with self._origin_locks.setdefault(origin, asyncio.Lock()):
+            shared = pick(
+                self._pool.get(origin, []), protocols, websocket_session=websocket_session
+            )
+            if shared is not None:
+                if not shared.http2:
+                    shared.routes.idle_since = None
+                return shared
+            conn = await self._dial(target, protocols, deadline)
+            shared = AsyncSharedConnection(conn, origin)
+            self._pool.setdefault(origin, []).append(shared)
+            return shared
+
+    async def _dial(
+        self, target: Target, protocols: tuple[str, ...], deadline: float | None
+    ) -> AsyncConnection:
+        timeout = self._connect_timeout
+        if deadline is not None:
+            remaining = max(0.001, deadline - _now())
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        tls = self._tls
+        return await http_connect(
+            target.http_scheme,
+            target.host,
+            target.port,
+            protocols=protocols,
+            timeout=timeout,
+            ssl_context=tls.ssl_context,
+            cafile=tls.cafile,
+            verify=tls.verify,
+            server_hostname=tls.server_hostname,
+            http2_window_size=self._window,
+        )
+
+    async def _sweep(self, now: float) -> None:
+        for origin, conns in list(self._pool.items()):
+            keep, idle = sweep(conns, now, self._idle_timeout)
+            if keep:
+                self._pool[origin] = keep
+            else:
+                del self._pool[origin]
+            for shared in idle:
+                await shared.close()
+
+    def connections(self) -> list[AsyncConnection]:
+        """The open connections in the pool, for inspection (tests, metrics)."""
+        return [
+            shared.conn for conns in self._pool.values() for shared in conns if shared.conn.open
+        ]
+
+    async def close(self) -> None:
+        """Close every connection; open sessions end with ``ConnectionClosedError`` (1001 sent)."""
+        self._closed = True
+        pools, self._pool = self._pool, {}
+        for conns in pools.values():
+            for shared in conns:
+                await shared.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _open(url: str, options: ConnectKwargs) -> Session:
+    client_options, session_kwargs = split_connect_kwargs(options)
+    client = Client(idle_timeout=None, **client_options)
+    try:
+        session = await client.connect(url, **session_kwargs)
+    except BaseException:
+        await client.close()
+        raise
+    session._owner = client
+    return session
+
+
+class Connect:
+    """What ``connect`` returns: await it, enter it, or iterate it to reconnect.
+
+    ``ws = await connect(url)``; ``async with connect(url) as ws``; and
+    ``async for ws in connect(url)`` yields a new session each time the
+    previous one ended, retrying failed connects with capped exponential
+    backoff (what is retried: see the blocking ``Reconnecting``).
+    """
+
+    def __init__(self, url: str, backoff: Backoff, options: ConnectKwargs) -> None:
+        parse_url(url, websocket=True)  # a bad URL fails here, not at the first await
+        self._url = url
+        self._backoff = backoff
+        self._options = options
+        self._session: Session | None = None
+
+    def __await__(self) -> Generator[object, None, Session]:
+        return _open(self._url, self._options).__await__()
+
+    async def __aenter__(self) -> Session:
+        self._session = await _open(self._url, self._options)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def __aiter__(self) -> AsyncIterator[Session]:
+        return self._reconnecting()
+
+    async def _reconnecting(self) -> AsyncIterator[Session]:
+        current: Session | None = None
+        try:
+            while True:
+                if current is not None:
+                    await current.close()
+                    current = None
+                delays = self._backoff.delays()
+                while current is None:
+                    try:
+                        current = await _open(self._url, self._options)
+                    except MintError as exc:
+                        if not retryable(exc):
+                            raise
+                        delay = next(delays)
+                        log.info("connecting failed (%s); retrying in %.2fs", exc, delay)
+                        await asyncio.sleep(delay)
+                yield current
+        finally:
+            if current is not None:
+                await current.close()
+
+
+def connect(
+    url: str, *, backoff: Backoff | None = None, **options: Unpack[ConnectKwargs]
+) -> Connect:
+    """Open one WebSocket session to ``url`` on a connection of its own (see ``Connect``).
+
+    The blocking ``mint.client.connect``'s options.  ``async for ws in
+    connect(url)`` reconnects, with ``backoff`` between failed attempts.
+    """
+    return Connect(url, backoff or Backoff(), options)
+
+
+def reconnecting(
+    url: str, *, backoff: Backoff | None = None, **options: Unpack[ConnectKwargs]
+) -> AsyncIterator[Session]:
+    """``async for ws in reconnecting(url)``: the same as iterating ``connect(url)``."""
+    return aiter(Connect(url, backoff or Backoff(), options))
+
+
+__all__ = [
+    "AsyncSharedConnection",
+    "Client",
+    "Connect",
+    "Response",
+    "Session",
+    "connect",
+    "reconnecting",
+]
