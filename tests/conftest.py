@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+# The session tests' transports (ws, wss, h2c, h2 over TLS) as fixtures any module can ask for.
+pytest_plugins = ["servers.client_endpoints"]
+
 
 @pytest.fixture(scope="session")
 def tls_ca() -> trustme.CA:

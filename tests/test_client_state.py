@@ -137,7 +137,7 @@ def test_protocol_error_keeps_what_came_before_and_stages_1002() -> None:
 def test_stream_end_without_close_is_1006() -> None:
     state = new_state()
     state.receive(server_frame(0x1, b"partial"), 1.0)
-    state.receive_end(None)
+    state.receive_end(None, 2.0)
     assert state.ended
     assert state.next_message() == "partial"
     with pytest.raises(ConnectionClosedError) as caught:
@@ -148,7 +148,7 @@ def test_stream_end_without_close_is_1006() -> None:
 
 def test_connection_failure_reason_reaches_the_session() -> None:
     state = new_state()
-    state.receive_end(TransportError("gone", reason="closed"))
+    state.receive_end(TransportError("gone", reason="closed"), 2.0)
     with pytest.raises(ConnectionClosedError) as caught:
         state.raise_if_closed()
     assert caught.value.reason == "closed"
@@ -343,3 +343,44 @@ def test_backoff_grows_to_its_cap() -> None:
     assert [next(delays) for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     jittered = Backoff(initial=1.0, maximum=2.0).delays()
     assert all(0 <= next(jittered) <= 2.0 for _ in range(20))
+
+
+def test_bytes_arriving_on_a_full_queue_are_held_undecoded_until_resumed() -> None:
+    state = new_state(max_queue=2)
+    state.receive(server_frame(0x1, b"a") + server_frame(0x1, b"b"), 1.0)
+    assert state.queue_full
+    state.paused = True
+    state.receive(server_frame(0x1, b"c") + server_frame(0x9, b"p"), 1.5)
+    assert list(state.messages) == ["a", "b"]  # nothing decoded while full: no pong staged
+    assert not state.has_outgoing()
+    state.next_message()
+    assert state.resume(2.0) is False  # "c" fills the queue again: still paused
+    assert list(state.messages) == ["b", "c"]
+    assert client_opcodes(state.take_outgoing()[0]) == [0xA]  # the held ping is answered now
+    state.next_message()
+    state.next_message()
+    assert state.resume(3.0) is True
+    assert not state.paused
+
+
+def test_a_held_close_is_read_once_our_close_went_out() -> None:
+    state = new_state(max_queue=1)
+    state.receive(server_frame(0x1, b"a"), 1.0)
+    state.paused = True
+    state.receive(server_frame(0x8, close_payload(1000)), 1.5)
+    assert not state.closed
+    state.start_close(1000, "")
+    assert state.resume(2.0) is True  # after our Close nothing pauses the session again
+    assert state.closed
+    assert state.next_message() == "a"
+
+
+def test_bytes_held_when_the_stream_ends_are_still_delivered() -> None:
+    state = new_state(max_queue=1)
+    state.receive(server_frame(0x1, b"a"), 1.0)
+    state.paused = True
+    state.receive(server_frame(0x1, b"b") + server_frame(0x8, close_payload(1000)), 1.5)
+    state.receive_end(None, 2.0)  # END_STREAM right after the Close
+    assert [state.next_message(), state.next_message()] == ["a", "b"]
+    with pytest.raises(ConnectionClosedOK):  # the held Close counts: a normal end
+        state.raise_if_closed()

@@ -160,10 +160,18 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
             if session.closed:
                 if session.ended or not session.ws.close_received:
                     await self.release(session)
-            elif session.queue_full and not session.paused:
+            elif session.queue_full and not session.paused and session.can_send:
+                # Not once our Close went out: the server's answer must be read.
                 session.paused = True
                 if self.http2:
                     await self._call(self.conn.pause_stream, session.ref)
+            self._watch_keepalive(session)
+
+    def _watch_keepalive(self, session: SessionState) -> None:
+        """Bring the cached keepalive wake-up forward to ``session``'s, if that is earlier."""
+        due = session.keepalive_deadline()
+        if due is not None and (self._keepalive_due is None or due < self._keepalive_due):
+            self._keepalive_due = due
 
     async def service_keepalive(self) -> None:
         await self._service(self.routes.sessions(), _now())
@@ -171,9 +179,6 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
 
     async def add_session(self, session: SessionState) -> None:
         self.routes.replace(session.ref, session)
-        due = session.keepalive_deadline()
-        if due is not None and (self._keepalive_due is None or due < self._keepalive_due):
-            self._keepalive_due = due
         await self._service([session], _now())
 
     async def flush(self, session: SessionState) -> None:
@@ -198,9 +203,10 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 await self.fail(exc)
 
     async def resume(self, session: SessionState) -> None:
-        session.resume(_now())
-        if self.http2 and self.failure is None:
+        now = _now()
+        if session.resume(now) and self.http2 and self.failure is None:
             await self._call(self.conn.resume_stream, session.ref)
+        await self._service([session], now)  # pongs or a Close reply among the held bytes
         self._keepalive_due = self.routes.keepalive_deadline()
         self._notify()
 
@@ -219,7 +225,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
     async def fail(self, error: MintError) -> None:
         if self.failure is None:
             self.failure = error
-            self.routes.fail_all(error)
+            self.routes.fail_all(error, _now())
             await self.conn.close()
         self._notify()
 
@@ -350,14 +356,16 @@ class Session(SessionFacts):
         deadline = None if timeout is None else _now() + timeout
         try:
             async with self._send_lock:
-                if state.paused:
-                    await shared.resume(state)
                 if state.can_send and shared.failure is None:
                     frame = state.start_close(code, reason)
                     with contextlib.suppress(MintError):
                         await shared.write(state.ref, frame, end_stream=True)
+                if state.paused:
+                    # The server's Close may wait behind our backpressure; once ours
+                    # is out, nothing pauses the session again.
+                    await shared.resume(state)
                 try:
-                    await shared.wait(lambda: state.closed and state.ended, deadline)
+                    await shared.wait(lambda: state.close_finished(shared.http2), deadline)
                 except TransportError:
                     if not state.closed:
                         state.fail(

@@ -135,7 +135,7 @@ def start_session(
     if early:
         state.receive(early, now)  # frames glued to the answer belong to the session
     if response.finished:
-        state.receive_end(response.error)
+        state.receive_end(response.error, now)
     return state
 
 

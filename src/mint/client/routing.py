@@ -137,14 +137,14 @@ class Routes:
             if isinstance(event, Data):
                 route.receive(event.data, now)
             elif isinstance(event, Done):
-                route.receive_end(None)
+                route.receive_end(None, now)
             elif isinstance(event, Error):
-                route.receive_end(event.error)
+                route.receive_end(event.error, now)
             if not touched or touched[-1] is not route:
                 touched.append(route)
         return touched
 
-    def fail_all(self, error: MintError) -> list[SessionState]:
+    def fail_all(self, error: MintError, now: float) -> list[SessionState]:
         """The connection is gone: every open route learns it, none is left waiting."""
         touched = []
         for route in self._routes.values():
@@ -152,7 +152,7 @@ class Routes:
                 if not route.finished:
                     route.error = error
             elif not route.ended:
-                route.receive_end(error)
+                route.receive_end(error, now)
                 touched.append(route)
         return touched
 

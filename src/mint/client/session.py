@@ -79,6 +79,10 @@ class SessionState:
         self.ended = False
         #: The receive queue is full and the shell stopped reading for this session.
         self.paused = False
+        #: Bytes that arrived while paused, kept as they came: decoding them
+        #: could inflate a stream window's worth of compressed data a
+        #: thousandfold, so memory is bounded by the window, not the ratio.
+        self._held: list[bytes] = []
         self._outgoing: list[bytes] = []
         self._end_after_outgoing = False
         self._ping_interval = ping_interval
@@ -108,6 +112,18 @@ class SessionState:
     def queue_low(self) -> bool:
         """Room to read again: a low-water mark, so a pause does not flip per message."""
         return len(self.messages) <= self.max_queue // 4
+
+    def close_finished(self, http2: bool) -> bool:
+        """Whether ``close`` may stop waiting: the session is closed and its stream done with.
+
+        Over HTTP/1.1 the server closes the TCP connection after the closing
+        handshake (RFC 6455 section 7.1.1), so that end is waited for.  Over
+        HTTP/2, once the server's Close arrived nothing more is owed on the
+        stream: some servers (hypercorn) never end their half, and waiting
+        for that END_STREAM would make every close last ``close_timeout``;
+        the shell cancels the stream instead.
+        """
+        return self.closed and (self.ended or (http2 and self.ws.close_received))
 
     def has_outgoing(self) -> bool:
         return bool(self._outgoing)
@@ -211,6 +227,13 @@ class SessionState:
         """Decode the server's bytes; messages are queued, pongs and close replies staged."""
         if self.status is SessionStatus.CLOSED and self.ws.close_received:
             return  # anything after the server's Close is no longer part of the conversation
+        if self.paused or ((self._held or self.queue_full) and self.can_send):
+            # Full: keep the bytes as they came until the caller makes room.
+            self._held.append(data)
+            return
+        self._decode(data, now)
+
+    def _decode(self, data: bytes, now: float) -> None:
         try:
             frames = self.ws.decode(data)
         except ProtocolError as exc:
@@ -281,9 +304,15 @@ class SessionState:
             )
         self._set_closed(error)
 
-    def receive_end(self, failure: MintError | None) -> None:
+    def receive_end(self, failure: MintError | None, now: float) -> None:
         """The stream under the session ended: END_STREAM, a reset, EOF or a lost connection."""
         self.ended = True
+        if self._held:
+            # Nothing more can come: what was held back is decoded now, so no
+            # message (nor a clean Close) that arrived before the end is lost.
+            held, self._held = self._held, []
+            self.paused = False
+            self._decode(b"".join(held), now)
         if self.status is SessionStatus.CLOSED:
             return
         if failure is None:
@@ -363,11 +392,24 @@ class SessionState:
             assert self._ping_interval is not None
             self._next_keepalive = now + self._ping_interval
 
-    def resume(self, now: float) -> None:
-        """Reading starts again: a keepalive ping's clock restarts, it could not be answered."""
+    def resume(self, now: float) -> bool:
+        """Reading starts again; False if the bytes held meanwhile filled the queue once more.
+
+        Held bytes are decoded first (in order, before anything newer); if
+        they fill the queue the session stays paused and the shell keeps the
+        stream's credit back.  A keepalive ping's clock restarts: it could
+        not be answered while paused.
+        """
         self.paused = False
         if self._keepalive is not None and self._keepalive in self._pings:
             self._pings[self._keepalive] = now
+        held, self._held = self._held, []
+        if held:
+            self.receive(b"".join(held), now)
+        if self.queue_full and self.can_send:
+            self.paused = True
+            return False
+        return True
 
 
 class SessionFacts:

@@ -227,9 +227,10 @@ class SharedConnection(PooledConnection[http.Connection]):
 
     def resume(self, session: SessionState) -> None:
         """The caller took messages: reading for this session starts again."""
-        session.resume(time.monotonic())
-        if self.http2 and self.failure is None:
+        now = time.monotonic()
+        if session.resume(now) and self.http2 and self.failure is None:
             self._call(self.conn.resume_stream, session.ref)
+        self._service([session], now)  # pongs or a Close reply among the held bytes
         self._keepalive_due = self.routes.keepalive_deadline()
         self._changed.notify_all()
 
@@ -256,7 +257,7 @@ class SharedConnection(PooledConnection[http.Connection]):
         """The connection is unusable: every session and request on it learns why."""
         if self.failure is None:
             self.failure = error
-            self.routes.fail_all(error)
+            self.routes.fail_all(error, time.monotonic())
             self._close_conn()
         self._changed.notify_all()
 
@@ -277,19 +278,6 @@ class SharedConnection(PooledConnection[http.Connection]):
                 with contextlib.suppress(MintError):
                     self.flush(session)
             self.fail(TransportError("the client was closed", reason="client_closed"))
-
-
-def _close_finished(state: SessionState, http2: bool) -> bool:
-    """Whether ``close`` may stop waiting: the session is closed and its stream is done with.
-
-    Over HTTP/1.1 the server closes the TCP connection after the closing
-    handshake (RFC 6455 section 7.1.1), so the end is waited for.  Over
-    HTTP/2, once the server's Close arrived nothing more is owed on the
-    stream: some servers (hypercorn) never end their half, and waiting for
-    that END_STREAM would make every close last ``close_timeout``; the
-    stream is cancelled instead.
-    """
-    return state.closed and (state.ended or (http2 and state.ws.close_received))
 
 
 class Session(SessionFacts):
@@ -446,14 +434,16 @@ class Session(SessionFacts):
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with self._send_lock, shared.lock:
-                if state.paused:
-                    shared.resume(state)  # the server's Close may wait behind our backpressure
                 if state.can_send and shared.failure is None:
                     frame = state.start_close(code, reason)
                     with contextlib.suppress(MintError):
                         shared.write(state.ref, frame, end_stream=True)
+                if state.paused:
+                    # The server's Close may wait behind our backpressure; once ours
+                    # is out, nothing pauses the session again.
+                    shared.resume(state)
                 try:
-                    shared.wait(lambda: _close_finished(state, shared.http2), deadline)
+                    shared.wait(lambda: state.close_finished(shared.http2), deadline)
                 except TransportError:
                     if not state.closed:
                         state.fail(
