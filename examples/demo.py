@@ -1,10 +1,12 @@
-"""The DESIGN.md flow, step by step, against echo servers this script starts itself.
+"""mint's two layers, against echo servers this script starts itself.
 
-Run it with ``./dev demo``.  It runs the flow twice: over HTTP/1.1 against the
-``websockets`` package's server, then over HTTP/2 (RFC 8441 extended CONNECT,
-h2c) against hypercorn.  Both servers listen on 127.0.0.1 on ports the OS
-picks, in background threads of this demo: the threads belong to the demo's
-servers, not to mint, which starts none.
+Run it with ``./dev demo``.  First the session layer (``mint.client``): two
+WebSocket sessions and a plain request sharing one HTTP/2 connection (RFC
+8441, h2c) to hypercorn.  Then the process-less layer underneath, the
+DESIGN.md flow step by step: over HTTP/1.1 against the ``websockets``
+package's server, then over HTTP/2 against hypercorn.  Both servers listen
+on 127.0.0.1 on ports the OS picks, in background threads of this demo: the
+threads belong to the demo's servers, not to mint, which starts none.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 from websockets.asyncio.server import ServerConnection, serve
 
-from mint import http, websocket
+from mint import client, http, websocket
 from mint.websocket import Close, Ping, Pong, Text
 
 
@@ -54,7 +56,11 @@ def echo_server() -> Iterator[int]:
 
 
 async def asgi_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A WebSocket echo as an ASGI app, for hypercorn."""
+    """A WebSocket echo as an ASGI app, for hypercorn; plain requests get 200 "hello"."""
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+        return
     if scope["type"] != "websocket":
         return
     await receive()  # websocket.connect
@@ -95,6 +101,30 @@ def hypercorn_server() -> Iterator[int]:
 
 def step(text: str) -> None:
     print(f"-> {text}", flush=True)
+
+
+def sessions(port: int) -> None:
+    step("with client.Client(http2=True) as c:  # one pooled connection per origin")
+    with client.Client(http2=True) as c:
+        step(f'a = c.connect("ws://127.0.0.1:{port}/a"); b = c.connect(".../b")')
+        a = c.connect(f"ws://127.0.0.1:{port}/a")
+        b = c.connect(f"ws://127.0.0.1:{port}/b")
+        print(f"   a over {a.http_version}, b over {b.http_version}")
+        step('a.send("hello from a"); b.send(b"bytes from b"); a.recv(timeout=5); b.recv(...)')
+        a.send("hello from a")
+        b.send(b"bytes from b")
+        print(f"   a got {a.recv(timeout=5)!r}, b got {b.recv(timeout=5)!r}")
+        step(f'r = c.request("GET", "http://127.0.0.1:{port}/status")')
+        r = c.request("GET", f"http://127.0.0.1:{port}/status")
+        print(f"   {r.status} {r.body!r} over {r.http_version}")
+        shared = a.connection is b.connection and len(c.connections()) == 1
+        print(f"   a, b and the request shared one HTTP/2 connection: {shared}")
+        step("a.ping()")
+        print(f"   pong after {a.ping() * 1000:.2f} ms")
+        step("a.close(); b.close()  # the closing handshake on each stream")
+        a.close()
+        b.close()
+        print(f"   close codes: a {a.close_code}, b {b.close_code}")
 
 
 def run(port: int, protocols: tuple[str, ...]) -> None:
@@ -157,13 +187,17 @@ def run(port: int, protocols: tuple[str, ...]) -> None:
 
 
 def main() -> None:
+    with hypercorn_server() as port:
+        print(f"== Sessions (mint.client): hypercorn, h2c, listening on 127.0.0.1:{port}")
+        sessions(port)
+    print("\n== The process-less layer underneath (mint.http, mint.websocket)")
     with echo_server() as port:
         print(f"== HTTP/1.1: echo server (websockets) listening on 127.0.0.1:{port}")
         run(port, ("http1",))
     with hypercorn_server() as port:
         print(f"\n== HTTP/2: echo server (hypercorn, h2c) listening on 127.0.0.1:{port}")
         run(port, ("http2",))
-    print("\ndemo finished: the same flow over HTTP/1.1 and HTTP/2")
+    print("\ndemo finished: sessions over one HTTP/2 connection, then the core flow over both")
 
 
 if __name__ == "__main__":
