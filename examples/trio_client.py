@@ -129,7 +129,7 @@ async def main(url: str, use_http2: bool) -> None:
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await link.flush()  # the GOAWAY, if the server still listens
     await stream.aclose()
-    for name, echoes in results.items():
+    for name, echoes in sorted(results.items()):  # tasks finish in any order
         print(f"{name}: {' '.join(echoes)}")
     if any(echoes != MESSAGES for echoes in results.values()):
         raise SystemExit(1)

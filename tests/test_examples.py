@@ -78,33 +78,18 @@ def test_chat_clients_hear_each_other() -> None:
             text=True,
         )
         try:
-            assert listener.stdin is not None
-            listener.stdin.write("hi, I am listening\n")
-            listener.stdin.flush()
-            speaker_started = False
-            while not two_joined.is_set():
-                if not speaker_started:
-                    speaker = subprocess.Popen(
-                        [
-                            sys.executable,
-                            str(EXAMPLES / "chat_client.py"),
-                            url,
-                            *("--say", "hello room", "--say", "bye", "--linger", "2"),
-                        ],
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                    )
-                    speaker_started = True
-                two_joined.wait(0.1)
-            _, speaker_err = speaker.communicate(timeout=30)
-            assert speaker.returncode == 0, speaker_err
+            assert listener.stderr is not None
+            # The listener says so once connected: only then can it hear the speaker.
+            assert listener.stderr.readline().strip() == "connected over HTTP/1.1"
+            speaker = run_example(
+                "chat_client.py", url, "--say", "hello room", "--say", "bye", "--linger", "2"
+            )
+            assert two_joined.is_set()
             # communicate() ends the listener's input: it sends nothing more and leaves.
             out, err = listener.communicate(timeout=60)
         finally:
             listener.kill()
         assert listener.returncode == 0, err
-        assert "Traceback" not in err + speaker_err
+        assert "Traceback" not in err + speaker.stderr
         assert "< hello room" in out.splitlines()
         assert "< bye" in out.splitlines()
-        assert "connected over HTTP/1.1" in err

@@ -93,6 +93,8 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         self._reading = False
         #: Set (and replaced) after every read: waiters look at their state again.
         self._changed = asyncio.Event()
+        #: Coroutines waiting on ``_changed``: with none, a read replaces no event.
+        self._waiting = 0
         self._keepalive_due: float | None = None
 
     # -- waiting and reading ---------------------------------------------------------
@@ -111,8 +113,12 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 return
             if self._reading or not self._may_read():
                 changed = self._changed
-                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await _within(changed.wait(), None if deadline is None else deadline - now)
+                self._waiting += 1
+                try:
+                    with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                        await _within(changed.wait(), None if deadline is None else deadline - now)
+                finally:
+                    self._waiting -= 1
                 continue
             await self._read_for_all(deadline)
 
@@ -122,8 +128,9 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         return not any(session.paused for session in self.routes.sessions())
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._waiting:
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     async def _read_for_all(self, deadline: float | None) -> None:
         self._reading = True

@@ -187,8 +187,14 @@ class AsyncConnection(ConnectionFacts):
         bytes stay buffered and the connection stays usable.
         """
         self._check_open()
+        # Nothing buffered: the transport is not paused and drain cannot wait,
+        # so no timer is armed (a timer per write costs more than a small
+        # WebSocket message's whole trip through mint).
+        timeout = (
+            None if self._writer.transport.get_write_buffer_size() == 0 else self._write_timeout
+        )
         try:
-            await _within(self._writer.drain(), self._write_timeout)
+            await _within(self._writer.drain(), timeout)
         except _TIMEOUTS as exc:
             raise TransportError(
                 "the server did not take our bytes before the timeout", reason="timeout"

@@ -121,14 +121,22 @@ def python_masked_frame(first_byte: int, key: int, payload: bytes) -> bytes:
 
 
 _unpack_keys = struct.Struct(f"<{POOL_SIZE // 4}I").unpack
+FIRST_POOL_KEYS = 8
+"""Keys a new WebSocket draws at first: a full pool is some 10 KiB of int objects, which
+a thousand mostly quiet WebSockets on one connection would hold for nothing; a busy one
+refills with full pools after its first few frames."""
+_unpack_first_keys = struct.Struct(f"<{FIRST_POOL_KEYS}I").unpack
 
 
-def fresh_keys() -> list[int]:
+def fresh_keys(*, first: bool = False) -> list[int]:
     """A batch of fresh masking keys from ``os.urandom``; pop one per frame, never reuse.
 
     Each key is the little-endian integer of its 4 wire bytes
     (``key.to_bytes(4, "little")``), the form ``masked_frame`` takes.
+    ``first`` gives the small batch a new WebSocket starts with.
     """
+    if first:
+        return list(_unpack_first_keys(os.urandom(FIRST_POOL_KEYS * 4)))
     return list(_unpack_keys(os.urandom(POOL_SIZE)))
 
 

@@ -249,7 +249,7 @@ class WebSocket:
             WebSocket._extension_failure,
             _inflate_methods(self._extensions),
         )
-        self._mask_keys = fresh_keys()
+        self._mask_keys = fresh_keys(first=True)
         self._send_opcode = 0
         # No extension, no fragmented message open, no Close sent: the hot path may skip checks.
         self._plain_send = not self._extensions
