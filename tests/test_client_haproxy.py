@@ -18,6 +18,7 @@ import trustme
 from mint import http
 from mint.client import Client, aio
 from servers.haproxy import haproxy_front, require_haproxy
+from servers.session_servers import write_tls_files
 from servers.websockets_echo import RunningServer, websockets_echo_server
 
 MIB = 2**20
@@ -34,13 +35,7 @@ def backend() -> Iterator[RunningServer]:
 def tls_files(
     tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, str]:
-    folder = tmp_path_factory.mktemp("haproxy-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    for extra in tls_server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert), append=True)
-    tls_server_cert.private_key_pem.write_to_path(str(key))
-    return str(cert), str(key)
+    return write_tls_files(tls_server_cert, tmp_path_factory.mktemp("haproxy-tls"))
 
 
 @pytest.fixture(scope="module")

@@ -25,17 +25,16 @@ from collections.abc import (
     Callable,
     Generator,
     Iterable,
-    Sequence,
 )
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from mint import http, websocket
 from mint.client.options import (
-    DEFAULT_MAX_SIZE,
     Backoff,
     ConnectKwargs,
     HTTP2Preference,
+    SessionKwargs,
     SessionOptions,
     Target,
     TLSOptions,
@@ -59,7 +58,6 @@ from mint.errors import (
 )
 from mint.http.aio import AsyncConnection
 from mint.http.aio import connect as http_connect
-from mint.websocket.extensions import Extension
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -271,6 +269,14 @@ class Session(SessionFacts):
     async def send(self, message: Message | Iterable[Message]) -> None:
         """Send ``str`` as text, ``bytes`` as binary, or an iterable as one fragmented message."""
         state = self._state
+        if not self._send_lock.locked() and isinstance(message, (str, bytes)):
+            # One frame is encoded and handed to the transport before the first
+            # await: it cannot land inside another coroutine's fragmented
+            # message, which holds the lock while it waits between fragments.
+            await self._write(state.encode_message(message))
+            if self._shared.http2:
+                await self._wait_for_window()
+            return
         async with self._send_lock:
             if isinstance(message, (str, bytes, bytearray, memoryview)):
                 await self._write(state.encode_message(message))
@@ -428,37 +434,24 @@ class Client:
         self,
         url: str,
         *,
-        subprotocols: Sequence[str] = (),
-        headers: Iterable[tuple[str, str]] = (),
-        origin: str | None = None,
-        compression: bool = True,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_queue: int = 16,
-        open_timeout: float | None = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 10.0,
-        extensions: Sequence[Extension] = (),
         http2: HTTP2Preference | None = None,
+        **options: Unpack[SessionKwargs],
     ) -> Session:
-        """Open a WebSocket session to ``url`` (ws:// or wss://) on a pooled connection."""
+        """Open a WebSocket session to ``url`` (ws:// or wss://) on a pooled connection.
+
+        Options: ``subprotocols``, ``headers``, ``origin``, ``compression``
+        (permessage-deflate, on by default), ``max_size`` (per message),
+        ``max_queue`` (messages), ``open_timeout``, ``ping_interval``,
+        ``ping_timeout``, ``close_timeout``, ``extensions``; defaults in
+        ``mint.client.options.SessionOptions``.  ``http2`` overrides the
+        client's preference for this session.
+        """
         target = parse_url(url, websocket=True)
-        options = session_options(
-            subprotocols=subprotocols,
-            headers=headers,
-            origin=origin,
-            compression=compression,
-            max_size=max_size,
-            max_queue=max_queue,
-            open_timeout=open_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            extensions=extensions,
-        )
+        session = session_options(options)
         preference = self._http2 if http2 is None else http2
         protocols_for(target.http_scheme, preference)
-        deadline = None if open_timeout is None else _now() + open_timeout
+        timeout = session.open_timeout
+        deadline = None if timeout is None else _now() + timeout
         fallback = preference == "auto" and target.origin in self._no_extended_connect
         while True:
             wanted = ("http1",) if fallback else protocols_for(target.http_scheme, preference)
@@ -474,7 +467,7 @@ class Client:
                 fallback = True
                 continue
             try:
-                return await self._upgrade(shared, target, options, deadline)
+                return await self._upgrade(shared, target, session, deadline)
             except HTTPError as exc:
                 if exc.reason not in _RETRY_REASONS:
                     raise

@@ -165,37 +165,23 @@ class SessionOptions:
         return offered
 
 
-def session_options(
-    *,
-    subprotocols: Sequence[str],
-    headers: Iterable[tuple[str, str]],
-    origin: str | None,
-    compression: bool,
-    max_size: int | None,
-    max_queue: int,
-    open_timeout: float | None,
-    ping_interval: float | None,
-    ping_timeout: float | None,
-    close_timeout: float | None,
-    extensions: Sequence[Extension],
-) -> SessionOptions:
+def session_options(options: SessionKwargs) -> SessionOptions:
+    """The checked options of one session; what is not given keeps ``SessionOptions``'s default."""
+    subprotocols = options.get("subprotocols", ())
     if isinstance(subprotocols, str):  # tuple() would split it into one-letter subprotocols
         raise WebSocketError(
             "subprotocols must be a sequence of str, not one str", reason="invalid_argument"
         )
-    return SessionOptions(
-        subprotocols=tuple(subprotocols),
-        headers=tuple((str(name), str(value)) for name, value in headers),
-        origin=origin,
-        compression=compression,
-        max_size=max_size,
-        max_queue=max_queue,
-        open_timeout=open_timeout,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        extensions=tuple(extensions),
-    )
+    unknown = set(options) - set(SessionKwargs.__annotations__)
+    if unknown:
+        raise WebSocketError(
+            f"unknown session options: {sorted(unknown)}", reason="invalid_argument"
+        )
+    given: dict[str, object] = dict(options)
+    given["subprotocols"] = tuple(subprotocols)
+    given["headers"] = tuple((str(n), str(v)) for n, v in options.get("headers", ()))
+    given["extensions"] = tuple(options.get("extensions", ()))
+    return SessionOptions(**given)  # type: ignore[arg-type]
 
 
 class SessionKwargs(TypedDict, total=False):

@@ -26,16 +26,16 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, overload
 
 from mint import http, websocket
 from mint.client.options import (
-    DEFAULT_MAX_SIZE,
     Backoff,
     ConnectKwargs,
     HTTP2Preference,
+    SessionKwargs,
     SessionOptions,
     Target,
     TLSOptions,
@@ -56,7 +56,6 @@ from mint.errors import (
     UpgradeFailureError,
     WebSocketError,
 )
-from mint.websocket.extensions import Extension
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -511,35 +510,21 @@ class Client:
         self,
         url: str,
         *,
-        subprotocols: Sequence[str] = (),
-        headers: Iterable[tuple[str, str]] = (),
-        origin: str | None = None,
-        compression: bool = True,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_queue: int = 16,
-        open_timeout: float | None = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 10.0,
-        extensions: Sequence[Extension] = (),
         http2: HTTP2Preference | None = None,
+        **options: Unpack[SessionKwargs],
     ) -> Session:
-        """Open a WebSocket session to ``url`` (ws:// or wss://) on a pooled connection."""
+        """Open a WebSocket session to ``url`` (ws:// or wss://) on a pooled connection.
+
+        Options: ``subprotocols``, ``headers``, ``origin``, ``compression``
+        (permessage-deflate, on by default), ``max_size`` (per message),
+        ``max_queue`` (messages), ``open_timeout``, ``ping_interval``,
+        ``ping_timeout``, ``close_timeout``, ``extensions``; defaults in
+        ``mint.client.options.SessionOptions``.  ``http2`` overrides the
+        client's preference for this session.
+        """
         target = parse_url(url, websocket=True)
-        options = session_options(
-            subprotocols=subprotocols,
-            headers=headers,
-            origin=origin,
-            compression=compression,
-            max_size=max_size,
-            max_queue=max_queue,
-            open_timeout=open_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            extensions=extensions,
-        )
-        return self._open_session(target, options, self._http2 if http2 is None else http2)
+        session = session_options(options)
+        return self._open_session(target, session, self._http2 if http2 is None else http2)
 
     def _open_session(
         self,

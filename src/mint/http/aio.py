@@ -187,14 +187,15 @@ class AsyncConnection(ConnectionFacts):
         bytes stay buffered and the connection stays usable.
         """
         self._check_open()
-        # Nothing buffered: the transport is not paused and drain cannot wait,
-        # so no timer is armed (a timer per write costs more than a small
-        # WebSocket message's whole trip through mint).
-        timeout = (
-            None if self._writer.transport.get_write_buffer_size() == 0 else self._write_timeout
-        )
+        transport = self._writer.transport
+        if transport.get_write_buffer_size() == 0 and not transport.is_closing():
+            # Everything went to the socket: drain could not wait, so it is not
+            # even called (no timer, no coroutine; a small WebSocket message's
+            # whole trip through mint costs less than arming a timer).  A
+            # connection lost meanwhile is reported by the next read.
+            return
         try:
-            await _within(self._writer.drain(), timeout)
+            await _within(self._writer.drain(), self._write_timeout)
         except _TIMEOUTS as exc:
             raise TransportError(
                 "the server did not take our bytes before the timeout", reason="timeout"
