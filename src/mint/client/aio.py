@@ -104,7 +104,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         arrived meanwhile has been routed, so nothing is lost.
         """
         while not ready():
-            now = _now()
+            now = 0.0 if deadline is None else _now()
             if deadline is not None and now >= deadline:
                 raise TransportError("nothing arrived before the timeout", reason="timeout")
             if self.failure is not None:
@@ -121,9 +121,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
             await self._read_for_all(deadline)
 
     def _may_read(self) -> bool:
-        if self.http2:
-            return True
-        return not any(session.paused for session in self.routes.sessions())
+        return self.http2 or not self.routes.any_paused()
 
     def _notify(self) -> None:
         if self._waiting:
@@ -149,7 +147,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
             now = _now()
             if events:
                 await self._service(self.routes.dispatch(events, now), now)
-            if due is not None and self.failure is None and _now() >= due:
+            if due is not None and self.failure is None and now >= due:
                 await self.service_keepalive()
         finally:
             self._reading = False

@@ -117,6 +117,10 @@ class Routes:
         if self._routes.pop(ref, None) is not None and not self._routes:
             self.idle_since = now
 
+    def any_paused(self) -> bool:
+        """Whether a session stopped reading (HTTP/1.1 backpressure: its socket is not read)."""
+        return any(isinstance(r, SessionState) and r.paused for r in self._routes.values())
+
     def sessions(self) -> list[SessionState]:
         return [route for route in self._routes.values() if isinstance(route, SessionState)]
 

@@ -106,7 +106,7 @@ class SharedConnection(PooledConnection[http.Connection]):
         arrived meanwhile has been routed, so nothing is lost.
         """
         while not ready():
-            now = time.monotonic()
+            now = 0.0 if deadline is None else time.monotonic()
             if deadline is not None and now >= deadline:
                 raise TransportError("nothing arrived before the timeout", reason="timeout")
             if self.failure is not None:
@@ -118,9 +118,7 @@ class SharedConnection(PooledConnection[http.Connection]):
 
     def _may_read(self) -> bool:
         """HTTP/1.1 backpressure: a full session's socket is not read (HTTP/2 pauses a stream)."""
-        if self.http2:
-            return True
-        return not any(session.paused for session in self.routes.sessions())
+        return self.http2 or not self.routes.any_paused()
 
     def _read_for_all(self, deadline: float | None) -> None:
         self._reading = True
