@@ -426,6 +426,8 @@ class Client:
         self._origin_locks: dict[Origin, asyncio.Lock] = {}
         self._pool: dict[Origin, list[AsyncSharedConnection]] = {}
         self._no_extended_connect: set[Origin] = set()
+        #: Origins that answered with HTTP/1.1: their dials need not wait for each other.
+        self._http1_origins: set[Origin] = set()
         self._closed = False
 
     async def connect(
@@ -599,8 +601,12 @@ class Client:
             raise MintError("the client is closed", reason="closed")
         await self._sweep(_now())
         origin = target.origin
-        # One dial per origin at a time, so concurrent sessions share what it opens.
-        async with self._origin_locks.setdefault(origin, asyncio.Lock()):
+        # One dial per origin at a time, so concurrent sessions share the HTTP/2
+        # connection it opens; HTTP/1.1 connections are one per session anyway,
+        # and dialing them one after another would only queue the sessions.
+        serial = protocols != ("http1",) and origin not in self._http1_origins
+        lock = self._origin_locks.setdefault(origin, asyncio.Lock())
+        async with lock if serial else contextlib.nullcontext():
             shared = pick(
                 self._pool.get(origin, []), protocols, websocket_session=websocket_session
             )
@@ -610,6 +616,8 @@ class Client:
                 return shared
             conn = await self._dial(target, protocols, deadline)
             shared = AsyncSharedConnection(conn, origin)
+            if not shared.http2:
+                self._http1_origins.add(origin)
             self._pool.setdefault(origin, []).append(shared)
             return shared
 

@@ -500,6 +500,8 @@ class Client:
         self._pool: dict[Origin, list[SharedConnection]] = {}
         #: Origins whose HTTP/2 server refused extended CONNECT: sessions go straight to HTTP/1.1.
         self._no_extended_connect: set[Origin] = set()
+        #: Origins that answered with HTTP/1.1: their dials need not wait for each other.
+        self._http1_origins: set[Origin] = set()
         self._closed = False
 
     # -- sessions ----------------------------------------------------------------------
@@ -693,7 +695,9 @@ class Client:
             origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
         # One dial per origin at a time: ten threads opening sessions to one
         # HTTP/2 server should share the connection the first one opens.
-        with origin_lock:
+        # HTTP/1.1 connections are one per session anyway: no need to queue.
+        serial = protocols != ("http1",) and origin not in self._http1_origins
+        with origin_lock if serial else contextlib.nullcontext():
             with self._lock:
                 candidates = list(self._pool.get(origin, []))
             for shared in candidates:
@@ -708,6 +712,7 @@ class Client:
             shared = SharedConnection(conn, origin)
             if not shared.http2:
                 shared.routes.idle_since = None  # ours: pooled before our route is added
+                self._http1_origins.add(origin)
             with self._lock:
                 self._pool.setdefault(origin, []).append(shared)
             return shared
