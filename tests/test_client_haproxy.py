@@ -136,5 +136,8 @@ def test_fallback_to_http1_when_haproxy_hides_extended_connect(
         assert ws.close_code == 1000
         # Requests keep using the HTTP/2 connection; only the session moved.
         assert any(conn.version == "HTTP/2" for conn in c.connections())
+        # Our own fallback says nothing of the server: its HTTP/2 dials still queue, so
+        # concurrent callers keep sharing one connection.
+        assert ("https", "localhost", port) not in c._http1_origins
     records = [r for r in caplog.records if r.name == "mint.client"]
     assert any("extended CONNECT" in record.getMessage() for record in records)

@@ -616,7 +616,8 @@ class Client:
                 return shared
             conn = await self._dial(target, protocols, deadline)
             shared = AsyncSharedConnection(conn, origin)
-            if not shared.http2:
+            if not shared.http2 and "http2" in protocols:
+                # The server chose HTTP/1.1 (not our fallback): its dials need not queue.
                 self._http1_origins.add(origin)
             self._pool.setdefault(origin, []).append(shared)
             return shared

@@ -712,7 +712,8 @@ class Client:
             shared = SharedConnection(conn, origin)
             if not shared.http2:
                 shared.routes.idle_since = None  # ours: pooled before our route is added
-                self._http1_origins.add(origin)
+                if "http2" in protocols:  # the server chose HTTP/1.1, not our fallback
+                    self._http1_origins.add(origin)
             with self._lock:
                 self._pool.setdefault(origin, []).append(shared)
             return shared
