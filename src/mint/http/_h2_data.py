@@ -22,7 +22,12 @@ per stream, and the real window is always ``h2's window - unacknowledged``:
 * bytes that went through h2 are acknowledged to h2 as before, and h2 sends
   its own WINDOW_UPDATEs for them.  Each side only ever gives back what it
   consumed, so the sum of both can never push a window past what we
-  advertised, let alone past 2^31-1.
+  advertised, let alone past 2^31-1;
+* a paused stream (``HTTP2Core.pause_stream``) gets no stream WINDOW_UPDATE
+  from either side: its fast-path bytes stay in ``unacknowledged``, and the
+  bytes h2 took are given back on the connection only, h2 keeping their
+  stream credit until ``resume_stream`` moves it here.  Connection credit
+  never waits for a paused stream.
 
 Sending is taken over whole, not shared: h2 never sends a DATA frame with a
 payload and never sees a WINDOW_UPDATE for a stream the core tracks or for
@@ -95,7 +100,8 @@ class ReceiveCredit:
         An update goes out once a real window falls below half of what we
         advertise, whether our bytes or h2's (not yet given back) used it up: a
         window must never sit near zero because each side holds back less than
-        its half.
+        its half.  A paused stream's window may: that is the point of pausing,
+        and its flag is read only when an update is due, off the common path.
         """
         connection_room = h2_connection_window - self.connection_unacknowledged - length
         stream_room = h2_stream_window - stream.unacknowledged - length
@@ -116,7 +122,7 @@ class ReceiveCredit:
         return True
 
     def release(self, stream: StreamState) -> None:
-        """Give back the stream credit withheld while the stream was paused, in one update."""
+        """Give back all the stream credit owed at once: the reader just made room again."""
         if stream.unacknowledged:
             self._outgoing.append(window_update_frame(stream.stream_id, stream.unacknowledged))
             stream.unacknowledged = 0

@@ -39,12 +39,15 @@ class StreamState:
     #: Bytes we may send before the server's next WINDOW_UPDATE for this stream
     #: (RFC 9113 section 6.9); the core, not h2, keeps the send windows.
     send_window: int = 0
-    #: Bytes of DATA taken by that fast path and not yet given back to the
-    #: server with a stream WINDOW_UPDATE (h2 never saw them).
+    #: Stream credit owed to the server that h2's window does not show: bytes
+    #: taken by that fast path (h2 never saw them), and on ``resume_stream``
+    #: those h2 held for the pause.  Given back with a stream WINDOW_UPDATE.
     unacknowledged: int = 0
-    #: The caller paused the stream (``pause_stream``): its credit is withheld.
+    #: The caller paused the stream (``pause_stream``): no stream WINDOW_UPDATE
+    #: goes out, so its window runs down and the server has to wait.
     credit_held: bool = False
-    #: Bytes of DATA that went through h2 while paused, not yet acknowledged to h2.
+    #: DATA bytes that went through h2 while paused: given back on the
+    #: connection at once, their stream credit still counted by h2 as used.
     held_h2_bytes: int = 0
 
     def queue(self, data: bytes) -> None:

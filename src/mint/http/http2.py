@@ -9,7 +9,8 @@ what a process-less client needs on top of it:
   accepted and drained in order as WINDOW_UPDATEs arrive inside
   ``receive_data``; the caller only has to keep reading;
 * received data acknowledged as soon as it is handed over, so the server's
-  windows refill without the caller doing anything;
+  windows refill without the caller doing anything, except on a stream the
+  caller paused (``pause_stream``): a slow reader throttles its own stream only;
 * plain DATA frames on open streams taken without h2 (``_h2_data`` explains
   how h2's flow-control view stays right): they are most of a WebSocket's
   traffic, and h2's per-frame cost dominated a client's CPU;
@@ -42,6 +43,7 @@ from mint.http._h2_data import (
     ReceiveCredit,
     data_frame_header,
     window_increment,
+    window_update_frame,
 )
 from mint.http._h2_framing import (
     DATA_MORE,
@@ -360,28 +362,35 @@ class HTTP2Core(HTTPCore):
     def pause_stream(self, ref: Ref) -> None:
         """Stop giving the server flow-control credit for one stream: backpressure for one reader.
 
-        Data still arriving on it is delivered as usual (at most what is left
-        of the stream's window), and connection credit keeps flowing, so
-        other streams are not slowed; only this stream's window runs down to
-        zero, and the server must wait.  Frames that go through h2 (padded
-        ones, say) are not acknowledged to h2 either while paused, which
-        holds back their share of the connection window too: at most one
-        stream window, and given back by ``resume_stream``.  Idempotent.
+        A WebSocket whose receive queue is full must slow its own server down
+        without slowing its neighbours.  Data still arriving on the stream is
+        delivered as usual (at most what is left of its window) and its
+        connection credit keeps being given back, so the other streams flow
+        on; only this stream's window runs down to zero, and the server must
+        wait for ``resume_stream``.  Idempotent.  Raises ``HTTPError(reason=
+        "unknown_ref")``, as every per-stream call does, once the ref is
+        forgotten (its request over, cancelled or failed).
         """
         self._stream_for(ref).credit_held = True
 
     def resume_stream(self, ref: Ref) -> None:
-        """Give back all the credit withheld since ``pause_stream``, and credit as usual again."""
+        """Give back the stream credit withheld since ``pause_stream`` in one WINDOW_UPDATE.
+
+        Everything at once rather than in the usual half-window batches: the
+        reader has room again and the server has been waiting.  Then credit
+        flows as usual.  Idempotent; nothing is sent when nothing is owed, or
+        when the response is already over (no more DATA can use the credit).
+        """
         stream = self._stream_for(ref)
         if not stream.credit_held:
             return
         stream.credit_held = False
-        self._credit.release(stream)
         held, stream.held_h2_bytes = stream.held_h2_bytes, 0
+        if self._closed or stream.response_finished:
+            return
         if held:
-            # Failing means h2 already forgot the stream, and its window with it.
-            with contextlib.suppress(Exception):
-                self._h2.acknowledge_received_data(held, stream.stream_id)
+            self._reclaim_h2_credit(stream, held)
+        self._credit.release(stream)
 
     def ping(self) -> Ref:
         """Send a PING; its ACK comes back as ``Pong(ref)`` from ``receive_data``."""
@@ -729,18 +738,55 @@ class HTTP2Core(HTTPCore):
 
     def _on_data(self, event: h2.events.DataReceived) -> list[Event]:
         stream_id = event.stream_id
+        length = event.flow_controlled_length or 0
         stream = self._streams.get(stream_id)
         if stream is not None and stream.credit_held:
-            stream.held_h2_bytes += event.flow_controlled_length or 0
+            self._hold_h2_credit(stream, length)
         else:
             # Handing the bytes to the caller counts as consuming them: give the
             # window back now (h2 batches the WINDOW_UPDATEs).  Failing means the
             # stream is gone, and h2 has already put the connection window right.
             with contextlib.suppress(Exception):
-                self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+                self._h2.acknowledge_received_data(length, stream_id)
         if stream is None or not event.data:
             return []
         return [Data(stream.ref, bytes(event.data))]
+
+    def _hold_h2_credit(self, stream: StreamState, length: int) -> None:
+        """Give back a paused stream's DATA on the connection only; its stream credit waits.
+
+        h2's ``acknowledge_received_data`` gives back both at once, so the
+        connection's share goes out here, unbatched (a paused stream takes at
+        most one stream window of DATA), and the stream's share is kept for
+        ``resume_stream``.  Holding the connection's share too would shrink the
+        window every other stream depends on, for good if the stream then ends.
+        """
+        stream.held_h2_bytes += length
+        if length:
+            # Failing means h2 already ended the connection: no credit matters.
+            with contextlib.suppress(Exception):
+                self._h2.increment_flow_control_window(length)
+
+    def _reclaim_h2_credit(self, stream: StreamState, held: int) -> None:
+        """Make the stream credit h2 still holds for ``held`` bytes the core's to give back.
+
+        h2 only reopens its stream window by queueing a WINDOW_UPDATE of its
+        own.  That frame is taken back out of its output (as in ``_end_stream``)
+        and the bytes are added to ``unacknowledged``: h2's window now exceeds
+        the real one by them, just as by fast-path bytes, and ``resume_stream``
+        gives back everything owed in one frame.
+        """
+        stream_id = stream.stream_id
+        self._out.append(self._h2.data_to_send())  # h2's earlier frames keep their place
+        try:
+            self._h2.increment_flow_control_window(held, stream_id)
+        except Exception:
+            return  # h2 closed the stream: no more DATA can use the credit
+        h2_frames = self._h2.data_to_send()
+        if h2_frames == window_update_frame(stream_id, held):
+            stream.unacknowledged += held
+        else:  # not what h2 4 does; keep its frames, which carry the credit
+            self._out.append(h2_frames)
 
     def _on_stream_ended(self, stream_id: int) -> list[Event]:
         stream = self._streams.get(stream_id)

@@ -164,17 +164,24 @@ class Connection(ConnectionFacts):
         return events
 
     def pause_stream(self, ref: Ref) -> None:
-        """Withhold HTTP/2 flow-control credit for one stream (see ``HTTP2Core.pause_stream``).
+        """Stop returning HTTP/2 flow-control credit for one stream (``HTTP2Core.pause_stream``).
 
-        Backpressure for one slow reader among many streams: the server
-        stops sending on this stream once its window is spent, the others
-        go on.  HTTP/1.1 has no per-request credit: ``HTTPError(reason="not_supported")``.
+        Backpressure for one slow reader among many streams: its server stops
+        sending once the stream's window is spent, while the other streams of
+        the connection go on.  HTTP/1.1 has no per-request credit (the only
+        lever there is to stop reading the socket): ``HTTPError(reason=
+        "not_supported")``.
         """
         self._check_writable()
         http2_method(self._core, "pause_stream")(ref)
+        self._flush()
 
     def resume_stream(self, ref: Ref) -> None:
-        """Give the withheld credit back (one WINDOW_UPDATE) and credit as usual again."""
+        """Return the credit withheld since ``pause_stream`` at once, so the server resumes.
+
+        Written straight away (one WINDOW_UPDATE) rather than with the next
+        request or read: the server has nothing to send until it arrives.
+        """
         self._check_writable()
         http2_method(self._core, "resume_stream")(ref)
         self._flush()
