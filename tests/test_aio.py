@@ -255,6 +255,40 @@ def test_recv_timeout_keeps_the_connection_usable(ws_server: EchoServer) -> None
     run(main)
 
 
+def test_recv_once_returns_after_a_read_that_made_no_event() -> None:
+    """``recv`` waits for an event; ``recv_once`` returns after every read, events or not.
+
+    What a sender waiting for a WINDOW_UPDATE (bytes that make no event)
+    needs; here half a response head plays that part.
+    """
+    rest = threading.Event()
+
+    def answer_in_two_parts(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        rest.wait(TIMEOUT)
+        connection.sendall(b"content-length: 2\r\n\r\nok")
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            conn.request("GET", "/", [])
+            assert await conn.recv_once(timeout=TIMEOUT) == []  # half a head: no event yet
+            with pytest.raises(TransportError) as waited:
+                await conn.recv(timeout=0.1)
+            assert waited.value.reason == "timeout"
+            rest.set()
+            events: list[Event] = []
+            while not any(isinstance(event, Done) for event in events):
+                events += await conn.recv_once(timeout=TIMEOUT)
+            assert [type(event) for event in events] == [Status, Headers, Data, Done]
+
+    with scripted_server(answer_in_two_parts) as port:
+        try:
+            run(main)
+        finally:
+            rest.set()
+
+
 def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:
     """stream_request_body awaits the transport's drain: a fast writer cannot run ahead.
 

@@ -219,6 +219,9 @@ def test_h2_without_extended_connect_falls_back_to_http1(
         url = f"wss://127.0.0.1:{server.port}/chat"
         with client.connect(url, cafile=str(tls_ca_file), http2="auto") as ws:
             assert ws.http_version == "HTTP/1.1"
+            # The HTTP/2 connection the fallback left empty was closed, not kept for nobody.
+            assert ws._owner is not None
+            assert [conn.version for conn in ws._owner.connections()] == ["HTTP/1.1"]
             ws.send("over http/1.1")
             assert ws.recv(timeout=TIMEOUT) == "over http/1.1"
         assert server.protocols == ["h2", "http/1.1"]

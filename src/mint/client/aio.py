@@ -101,12 +101,16 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         """Return once ``ready()`` holds, reading for everyone while it does not.
 
         Raises ``TransportError(reason="timeout")`` at ``deadline``; what
-        arrived meanwhile has been routed, so nothing is lost.
+        arrived meanwhile has been routed, so nothing is lost.  A deadline
+        already spent still lets one look at what has arrived (``recv(timeout=0)``
+        is a poll, as ``AsyncConnection.recv``'s is).
         """
+        looked = False
         while not ready():
             now = 0.0 if deadline is None else _now()
-            if deadline is not None and now >= deadline:
+            if deadline is not None and now >= deadline and looked:
                 raise TransportError("nothing arrived before the timeout", reason="timeout")
+            looked = True
             if self.failure is not None:
                 return
             if self._reading or not self._may_read():
@@ -119,6 +123,13 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                     self._waiting -= 1
                 continue
             await self._read_for_all(deadline)
+
+    async def poll(self) -> None:
+        """Take in what already arrived, without waiting: say, the EOF or GOAWAY of a
+        server that closed the connection while it sat idle in the pool (keep-alive
+        timeouts), which nobody was reading then."""
+        if not self._reading and self.failure is None:
+            await self._read_for_all(_now())
 
     def _may_read(self) -> bool:
         return self.http2 or not self.routes.any_paused()
@@ -135,7 +146,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
             wake = due if deadline is None or (due is not None and due < deadline) else deadline
             timeout = None if wake is None else max(0.0, wake - _now())
             try:
-                events = await self.conn.recv(timeout)
+                events = await self.conn.recv_once(timeout)
             except TransportError as exc:
                 if exc.reason != "timeout":
                     await self.fail(exc)
@@ -157,7 +168,11 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         """After sessions changed: keepalive, their pending frames, backpressure, release."""
         for session in sessions:
             session.keepalive(now)
-            await self.flush(session)
+            with contextlib.suppress(MintError):
+                # A write that failed has failed the connection (``write``) and every
+                # route learnt why; the caller reading for everyone must not get the
+                # raw error instead of what its own session received before it.
+                await self.flush(session)
             if self.failure is not None:
                 return
             if session.closed:
@@ -279,10 +294,40 @@ class Session(SessionFacts):
             if isinstance(message, (str, bytes, bytearray, memoryview)):
                 await self._write(state.encode_message(message))
             else:
-                for piece, kind, fin in fragments(message):
-                    await self._write(state.encode_fragment(piece, kind, fin=fin))
+                await self._send_fragments(message)
             if self._shared.http2:
                 await self._wait_for_window()
+
+    async def _send_fragments(self, message: Iterable[Message]) -> None:
+        """One message in fragments; if it stops half way, the session fails with 1011.
+
+        Once a first fragment went out, the rest of the message is owed: a
+        later message would be taken as its continuation.  When the iterable
+        raises, a piece has the wrong type, or the send is cancelled before
+        the last fragment, the session is failed (the Close staged by
+        ``fail`` is written, the stream let go), as the ``websockets`` library
+        does, and the exception goes on to the caller.
+        """
+        state = self._state
+        started = finished = False
+        try:
+            for piece, kind, fin in fragments(message):
+                frame = state.encode_fragment(piece, kind, fin=fin)
+                started, finished = True, fin  # the frame is the transport's before any await
+                await self._write(frame)
+        except BaseException:
+            if started and not finished and not state.closed:
+                state.fail(
+                    1011,
+                    "a message sent in fragments stopped before its last fragment",
+                    reason="send_interrupted",
+                )
+                with contextlib.suppress(MintError, TimeoutError, asyncio.TimeoutError):
+                    # The Close is handed to the transport, not waited for: the send
+                    # may have been cancelled because the server stopped reading.
+                    await _within(self._shared.flush(state), 0)
+                await self._shared.release(state)
+            raise
 
     async def _write(self, data: bytes) -> None:
         shared = self._shared
@@ -299,6 +344,11 @@ class Session(SessionFacts):
             ) from exc
 
     async def _wait_for_window(self) -> None:
+        """Wait until the flow-control windows took this session's bytes.
+
+        The server's WINDOW_UPDATEs make no event: the reader (``recv_once``)
+        returns after every read all the same, so this waiter looks again.
+        """
         shared = self._shared
         state = self._state
 
@@ -505,7 +555,9 @@ class Client:
         except BaseException:
             await self._abandon(shared, ref)
             raise
-        if response.error is not None or response.status is None:
+        if response.headers is None or response.status is None:
+            # No answer at all.  An answer followed by an end or an error still
+            # makes a session: what came with it is delivered, then the end.
             await self._abandon(shared, ref)
             if response.error is not None:
                 raise response.error
@@ -607,6 +659,9 @@ class Client:
         serial = protocols != ("http1",) and origin not in self._http1_origins
         lock = self._origin_locks.setdefault(origin, asyncio.Lock())
         async with lock if serial else contextlib.nullcontext():
+            for pooled in list(self._pool.get(origin, [])):
+                if pooled.routes.idle_since is not None:
+                    await pooled.poll()  # a dead one fails here, and is not picked
             shared = pick(
                 self._pool.get(origin, []), protocols, websocket_session=websocket_session
             )
@@ -643,9 +698,11 @@ class Client:
             http2_window_size=self._window,
         )
 
-    async def _sweep(self, now: float) -> None:
+    async def _sweep(self, now: float, idle_timeout: float | None = None) -> None:
+        """Drop dead connections and close idle ones (``idle_timeout``: the client's)."""
+        limit = self._idle_timeout if idle_timeout is None else idle_timeout
         for origin, conns in list(self._pool.items()):
-            keep, idle = sweep(conns, now, self._idle_timeout)
+            keep, idle = sweep(conns, now, limit)
             if keep:
                 self._pool[origin] = keep
             else:
@@ -687,6 +744,8 @@ async def _open(url: str, options: ConnectKwargs) -> Session:
     except BaseException:
         await client.close()
         raise
+    # An HTTP/2 connection that a fallback to HTTP/1.1 left empty serves nobody here.
+    await client._sweep(_now(), idle_timeout=0)
     session._owner = client
     return session
 
@@ -697,7 +756,10 @@ class Connect:
     ``ws = await connect(url)``; ``async with connect(url) as ws``; and
     ``async for ws in connect(url)`` yields a new session each time the
     previous one ended, retrying failed connects with capped exponential
-    backoff (what is retried: see the blocking ``Reconnecting``).
+    backoff (what is retried: see the blocking ``Reconnecting``).  The loop
+    closes a session when it fetches the next; the one held when the loop is
+    left stays the caller's to close (``async with ws:`` in the loop body),
+    since an async generator's cleanup runs only when it is garbage collected.
     """
 
     def __init__(self, url: str, backoff: Backoff, options: ConnectKwargs) -> None:
@@ -728,25 +790,21 @@ class Connect:
 
     async def _reconnecting(self) -> AsyncIterator[Session]:
         current: Session | None = None
-        try:
-            while True:
-                if current is not None:
-                    await current.close()
-                    current = None
-                delays = self._backoff.delays()
-                while current is None:
-                    try:
-                        current = await _open(self._url, self._options)
-                    except MintError as exc:
-                        if not retryable(exc):
-                            raise
-                        delay = next(delays)
-                        log.info("connecting failed (%s); retrying in %.2fs", exc, delay)
-                        await asyncio.sleep(delay)
-                yield current
-        finally:
+        while True:
             if current is not None:
                 await current.close()
+                current = None
+            delays = self._backoff.delays()
+            while current is None:
+                try:
+                    current = await _open(self._url, self._options)
+                except MintError as exc:
+                    if not retryable(exc):
+                        raise
+                    delay = next(delays)
+                    log.info("connecting failed (%s); retrying in %.2fs", exc, delay)
+                    await asyncio.sleep(delay)
+            yield current
 
 
 def connect(

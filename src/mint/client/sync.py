@@ -103,18 +103,34 @@ class SharedConnection(PooledConnection[http.Connection]):
         """Return once ``ready()`` holds, reading for everyone while it does not.
 
         Raises ``TransportError(reason="timeout")`` at ``deadline``; whatever
-        arrived meanwhile has been routed, so nothing is lost.
+        arrived meanwhile has been routed, so nothing is lost.  A deadline
+        already spent still lets one look at what has arrived: ``recv(timeout=0)``
+        is a poll.
         """
+        looked = False
         while not ready():
             now = 0.0 if deadline is None else time.monotonic()
-            if deadline is not None and now >= deadline:
+            if deadline is not None and now >= deadline and looked:
                 raise TransportError("nothing arrived before the timeout", reason="timeout")
+            looked = True
             if self.failure is not None:
                 return  # every route has been told; ready() callers check their own state
             if self._reading or not self._may_read():
                 self._changed.wait(None if deadline is None else deadline - now)
                 continue
             self._read_for_all(deadline)
+
+    def poll(self) -> None:
+        """Take in what already arrived, without waiting.
+
+        Say, the EOF or GOAWAY of a server that closed the connection while it
+        sat idle in the pool (keep-alive timeouts), which nobody was reading:
+        looked at before the connection is reused, so it is not picked.
+        """
+        # Not ``_read_for_all``: that lets go of the lock while it waits, and an
+        # idle HTTP/1.1 connection could be claimed by another caller meanwhile.
+        if not self._reading and self.failure is None and _wait_readable(self.conn.socket, 0):
+            self._read_available()
 
     def _may_read(self) -> bool:
         """HTTP/1.1 backpressure: a full session's socket is not read (HTTP/2 pauses a stream)."""
@@ -166,7 +182,11 @@ class SharedConnection(PooledConnection[http.Connection]):
         """After sessions changed: keepalive, their pending frames, backpressure, release."""
         for session in sessions:
             session.keepalive(now)
-            self.flush(session)
+            with contextlib.suppress(MintError):
+                # A write that failed has failed the connection (``write``) and every
+                # route learnt why; the caller reading for everyone must not get the
+                # raw error instead of what its own session received before it.
+                self.flush(session)
             if self.failure is not None:
                 return
             if session.closed:
@@ -323,12 +343,42 @@ class Session(SessionFacts):
                 with shared.lock:
                     self._write(state.encode_message(message))
             else:
-                for piece, kind, fin in fragments(message):
-                    with shared.lock:
-                        self._write(state.encode_fragment(piece, kind, fin=fin))
+                self._send_fragments(message)
             if shared.http2:
                 with shared.lock:
                     self._wait_for_window()
+
+    def _send_fragments(self, message: Iterable[Message]) -> None:
+        """One message in fragments; if it stops half way, the session fails with 1011.
+
+        Once a first fragment went out, the rest of the message is owed: a
+        later message would be taken as its continuation.  When the iterable
+        raises, a piece has the wrong type, or a write fails before the last
+        fragment, the session is failed (its Close written, its stream let
+        go), and the exception goes on to the caller.
+        """
+        state = self._state
+        shared = self._shared
+        started = finished = False
+        try:
+            for piece, kind, fin in fragments(message):
+                with shared.lock:
+                    frame = state.encode_fragment(piece, kind, fin=fin)
+                    started, finished = True, fin
+                    self._write(frame)
+        except BaseException:
+            if started and not finished:
+                with shared.lock:
+                    if not state.closed:
+                        state.fail(
+                            1011,
+                            "a message sent in fragments stopped before its last fragment",
+                            reason="send_interrupted",
+                        )
+                        with contextlib.suppress(MintError):
+                            shared.flush(state)
+                    shared.release(state, time.monotonic())
+            raise
 
     def _write(self, data: bytes) -> None:
         shared = self._shared
@@ -704,6 +754,8 @@ class Client:
                 with shared.lock:
                     if not shared.http2 and shared.routes.idle_since is None:
                         continue  # claimed by another caller whose route is not added yet
+                    if shared.routes.idle_since is not None:
+                        shared.poll()  # a server that hung up meanwhile fails it here
                     if pick([shared], protocols, websocket_session=websocket_session):
                         if not shared.http2:
                             shared.routes.idle_since = None  # claimed before the lock drops
@@ -739,10 +791,12 @@ class Client:
             http2_window_size=self._window,
         )
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self, now: float, idle_timeout: float | None = None) -> None:
         """Drop dead connections and close idle ones (called with the pool lock held)."""
         for origin, conns in list(self._pool.items()):
-            keep, idle = sweep(conns, now, self._idle_timeout)
+            keep, idle = sweep(
+                conns, now, self._idle_timeout if idle_timeout is None else idle_timeout
+            )
             for shared in idle:
                 shared.close()
             if keep:
@@ -785,7 +839,9 @@ class Reconnecting:
     retried after a capped exponential backoff with jitter; a refusal that
     retrying cannot fix (a 4xx other than 429, a bad handshake, a bad URL)
     is raised.  The delay starts over after each session that opened.  The
-    previous session is closed when the next one is asked for.
+    previous session is closed when the next one is asked for; the one held
+    when the loop is left stays the caller's to close (``with ws:`` in the
+    loop body), so ``ws = next(iter(...))`` keeps a usable session.
     """
 
     def __init__(self, open_session: Callable[[], Session], backoff: Backoff) -> None:
@@ -855,6 +911,9 @@ def connect(
     except BaseException:
         client.close()
         raise
+    with client._lock:
+        # An HTTP/2 connection that a fallback to HTTP/1.1 left empty serves nobody here.
+        client._sweep(time.monotonic(), idle_timeout=0)
     session._owner = client
     return session
 

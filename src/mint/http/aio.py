@@ -217,6 +217,19 @@ class AsyncConnection(ConnectionFacts):
         ``TransportError(reason="closed")`` when the peer closed it and there is
         nothing left to report.  Cancelling the awaiting task is as safe as a timeout.
         """
+        return await self._receive(timeout, until_event=True)
+
+    async def recv_once(self, timeout: float | None = None) -> list[Event]:
+        """One read, and the events its bytes made: possibly none.
+
+        For a caller that must look at its own state after every read, not
+        only after events: a sender waiting for the server's WINDOW_UPDATE
+        (the core sends the queued bytes as it arrives, and reports nothing)
+        is woken by this returning.  Timeouts and EOF as in ``recv``.
+        """
+        return await self._receive(timeout, until_event=False)
+
+    async def _receive(self, timeout: float | None, *, until_event: bool) -> list[Event]:
         if self._pending:
             events, self._pending = self._pending, []
             return events
@@ -234,7 +247,7 @@ class AsyncConnection(ConnectionFacts):
             while True:
                 data = await self._read(deadline)
                 events = self._feed(data)
-                if events:
+                if events or (data and not until_event):
                     return events
                 if not data:
                     raise TransportError("the server closed the connection", reason="closed")
@@ -260,17 +273,24 @@ class AsyncConnection(ConnectionFacts):
         return events
 
     def pause_stream(self, ref: Ref) -> None:
-        """Withhold HTTP/2 flow-control credit for one stream (see ``HTTP2Core.pause_stream``).
+        """Stop returning HTTP/2 flow-control credit for one stream (``HTTP2Core.pause_stream``).
 
-        Backpressure for one slow reader among many streams: the server
-        stops sending on this stream once its window is spent, the others
-        go on.  HTTP/1.1 has no per-request credit: ``HTTPError(reason="not_supported")``.
+        Backpressure for one slow reader among many streams: its server stops
+        sending once the stream's window is spent, while the other streams of
+        the connection go on.  Never waits.  HTTP/1.1 has no per-request credit
+        (the only lever there is to stop reading the socket):
+        ``HTTPError(reason="not_supported")``.
         """
         self._check_open()
         http2_method(self._core, "pause_stream")(ref)
+        self._write()
 
     def resume_stream(self, ref: Ref) -> None:
-        """Give the withheld credit back (one WINDOW_UPDATE) and credit as usual again."""
+        """Return the credit withheld since ``pause_stream`` at once, so the server resumes.
+
+        Written straight away (one WINDOW_UPDATE) rather than with the next
+        request or read: the server has nothing to send until it arrives.
+        """
         self._check_open()
         http2_method(self._core, "resume_stream")(ref)
         self._write()
