@@ -6,11 +6,12 @@
 
 Each contender runs in a fresh child process (so memory numbers never mix):
 it opens N WebSockets at once to one hypercorn server (asyncio for everyone),
-exchanges one message on each, checks it, and reports the wall time and the
-growth of its resident memory (RSS, psutil) with all N still open.  The
-server (hypercorn, h2c and HTTP/1.1 on one port, in its own process) is the
-same for all; for the time column it is often the bottleneck, which the
-memory column does not depend on.
+exchanges one message on each, checks it, and reports the wall time, its own
+CPU time, and the growth of its resident memory (RSS, psutil, after a
+``gc.collect()`` as before the baseline) with all N still open.  The server
+(hypercorn, h2c and HTTP/1.1 on one port, in its own process) is the same for
+all; for the time column it is often the bottleneck (client CPU well under
+the wall time says so), which the memory column does not depend on.
 
 Contenders: mint's asyncio ``Client`` over one HTTP/2 connection (RFC 8441),
 the same over N HTTP/1.1 connections, ``websockets`` and ``aiohttp`` (N
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -179,6 +181,8 @@ def _contend(name: str, port: int, count: int) -> None:
 
     async def hold() -> None:
         measured["seconds"] = time.perf_counter() - started
+        measured["cpu"] = time.process_time() - cpu_started
+        gc.collect()  # as before the baseline: count what is alive, not garbage in waiting
         measured["rss"] = process.memory_info().rss - baseline
 
     async def main() -> None:
@@ -191,8 +195,9 @@ def _contend(name: str, port: int, count: int) -> None:
         else:
             await _aiohttp(url, count, hold)
 
+    gc.collect()
     baseline = process.memory_info().rss
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     asyncio.run(main())
     print(json.dumps(measured), flush=True)
 
@@ -236,15 +241,16 @@ def main() -> None:
         name: statistics.median(r["rss"] for r in runs) / count for name, runs in results.items()
     }
     print(f"## {count} WebSockets to one origin, median of {rounds} round(s)\n")
-    print("| client | time | client RSS growth | per WebSocket | mint HTTP/2 ÷ this |")
-    print("|---|---|---|---|---|")
+    print("| client | time | client CPU | client RSS growth | per WebSocket | mint HTTP/2 ÷ this |")
+    print("|---|---:|---:|---:|---:|---:|")
     ours = per_ws[CONTENDERS[0]]
     for name, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
         rss = statistics.median(r["rss"] for r in runs)
         ratio = ours / per_ws[name] if per_ws[name] > 0 else float("nan")
         print(
-            f"| {name} | {seconds:.2f} s | {rss / 2**20:.1f} MiB | "
+            f"| {name} | {seconds:.2f} s | {cpu:.2f} s | {rss / 2**20:.1f} MiB | "
             f"{per_ws[name] / 1024:.1f} KiB | {ratio:.2f} |"
         )
 

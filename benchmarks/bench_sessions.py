@@ -3,10 +3,12 @@
     python benchmarks/bench_sessions.py            # 5 rounds
     python benchmarks/bench_sessions.py -r 9       # more rounds
     python benchmarks/bench_sessions.py --quick    # a smoke run (tiny workloads, 1 round)
+    python benchmarks/bench_sessions.py --no-h2c   # the headline table only
 
-Every client talks to the same echo server: picows's server (compiled, so the
-server is not what is measured), in a child process pinned to the client's CPU,
-over HTTP/1.1 on 127.0.0.1, no compression anywhere.  Workloads, per client:
+The headline: every client talks to the same echo server, picows's server
+(compiled, so the server is not what is measured), in a child process pinned
+to the client's CPU, over HTTP/1.1 on 127.0.0.1, no compression anywhere.
+Workloads, per client:
 
 * round trips: 32-byte text messages, one at a time (send, wait for the echo);
 * pipelined: 20,000 32-byte messages sent while the echoes are received
@@ -19,6 +21,13 @@ that drift hits all alike; the tables show the median messages per second and
 the ratios the targets are stated in: mint's blocking session over
 websockets' sync client, mint's asyncio session over websockets' asyncio
 client (above 1: mint is faster).
+
+A second, smaller table runs mint over h2c (HTTP/2 with prior knowledge,
+RFC 8441) against hypercorn, the repository's HTTP/2 echo server
+(``_echo_server.py``, HTTP/2 receive windows widened to 16 MiB so a 1 MiB
+upload waits for no WINDOW_UPDATE), beside mint and websockets over HTTP/1.1
+to the same server.  hypercorn is written in Python and shares the CPU, so
+that table says what HTTP/2 costs mint on one server, not how fast clients are.
 """
 
 from __future__ import annotations
@@ -31,13 +40,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Message = str | bytes
 SMALL = "x" * 32
 BIG = bytes(range(256)) * 4096  # 1 MiB
+#: hypercorn's HTTP/2 receive windows in the h2c table (see ``_echo_server._widen_http2_windows``).
+H2C_WINDOW = 16 * 2**20
 
 
 # -- the server (child process) ------------------------------------------------------------
@@ -68,7 +79,9 @@ def _serve() -> None:
 
 def _pin(cpu: int) -> None:
     """Client and server on the same CPU: a round trip is then two context switches, not two
-    cross-CPU wake-ups, which on a VM vary by far more than the clients differ."""
+    cross-CPU wake-ups, which on a VM vary by far more than the clients differ.
+
+    Children inherit the mask, so hypercorn (started after this) is pinned too."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {cpu})
 
@@ -109,10 +122,15 @@ class BlockingClient:
 
 
 class MintBlocking(BlockingClient):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, http2: bool = False) -> None:
         from mint import client
 
-        self.ws = client.connect(url, compression=False, ping_interval=None, max_size=None)
+        self.ws = client.connect(
+            url, http2=http2, compression=False, ping_interval=None, max_size=None
+        )
+        expected = "HTTP/2" if http2 else "HTTP/1.1"
+        if self.ws.connection.version != expected:
+            raise RuntimeError(f"mint spoke {self.ws.connection.version}, wanted {expected}")
 
     def send(self, message: Message) -> None:
         self.ws.send(message)
@@ -128,7 +146,8 @@ class WebsocketsSync(BlockingClient):
     def __init__(self, url: str) -> None:
         from websockets.sync.client import connect
 
-        self.ws = connect(url, compression=None, max_size=None, ping_interval=None)
+        # legacy=True: connect() returns the connection (websockets 17.1 warns otherwise).
+        self.ws = connect(url, compression=None, max_size=None, ping_interval=None, legacy=True)
 
     def send(self, message: Message) -> None:
         self.ws.send(message)
@@ -141,11 +160,12 @@ class WebsocketsSync(BlockingClient):
 
 
 class WebsocketClient(BlockingClient):
-    """websocket-client (the ``websocket`` module)."""
+    """websocket-client (the ``websocket`` module); it has no compression."""
 
     def __init__(self, url: str) -> None:
         import websocket
 
+        # enable_multithread: a lock around sends, for the pipelined sender thread.
         self.ws = websocket.create_connection(url, enable_multithread=True)
 
     def send(self, message: Message) -> None:
@@ -174,10 +194,18 @@ class AsyncClient:
 
 
 class MintAsync(AsyncClient):
+    def __init__(self, *, http2: bool = False) -> None:
+        self.http2 = http2
+
     async def open(self, url: str) -> MintAsync:
         from mint.client import aio
 
-        self.ws = await aio.connect(url, compression=False, ping_interval=None, max_size=None)
+        self.ws = await aio.connect(
+            url, http2=self.http2, compression=False, ping_interval=None, max_size=None
+        )
+        expected = "HTTP/2" if self.http2 else "HTTP/1.1"
+        if self.ws.connection.version != expected:
+            raise RuntimeError(f"mint spoke {self.ws.connection.version}, wanted {expected}")
         return self
 
     async def send(self, message: Message) -> None:
@@ -212,7 +240,8 @@ class Aiohttp(AsyncClient):
         import aiohttp
 
         self.session = aiohttp.ClientSession()
-        self.ws = await self.session.ws_connect(url, max_msg_size=0, autoping=True)
+        # compress=0 (no permessage-deflate) and heartbeat=None are aiohttp's defaults.
+        self.ws = await self.session.ws_connect(url, max_msg_size=0, compress=0)
         return self
 
     async def send(self, message: Message) -> None:
@@ -266,17 +295,41 @@ class Picows(AsyncClient):
         await self.transport.wait_disconnected()
 
 
-BLOCKING: dict[str, Callable[[str], BlockingClient]] = {
-    "mint session (blocking)": MintBlocking,
-    "websockets sync": WebsocketsSync,
-    "websocket-client": WebsocketClient,
-}
-ASYNCIO: dict[str, Callable[[], AsyncClient]] = {
-    "mint session (asyncio)": MintAsync,
-    "websockets asyncio": WebsocketsAsync,
-    "aiohttp": Aiohttp,
-    "picows": Picows,
-}
+@dataclass(frozen=True)
+class Contender:
+    """A row: a client opened one way or the other (blocking or asyncio)."""
+
+    name: str
+    blocking: Callable[[str], BlockingClient] | None = None
+    asyncio: Callable[[str], Awaitable[AsyncClient]] | None = None
+
+
+MINT_BLOCKING = "mint session (blocking)"
+MINT_ASYNC = "mint session (asyncio)"
+WS_SYNC = "websockets sync"
+WS_ASYNC = "websockets asyncio"
+
+HEADLINE = [
+    Contender(MINT_BLOCKING, blocking=MintBlocking),
+    Contender(WS_SYNC, blocking=WebsocketsSync),
+    Contender("websocket-client", blocking=WebsocketClient),
+    Contender(MINT_ASYNC, asyncio=lambda url: MintAsync().open(url)),
+    Contender(WS_ASYNC, asyncio=lambda url: WebsocketsAsync().open(url)),
+    Contender("aiohttp", asyncio=lambda url: Aiohttp().open(url)),
+    Contender("picows", asyncio=lambda url: Picows().open(url)),
+]
+H2C_BLOCKING = "mint blocking, h2c"
+H2C_ASYNC = "mint asyncio, h2c"
+H1_BLOCKING = "mint blocking, HTTP/1.1"
+H1_ASYNC = "mint asyncio, HTTP/1.1"
+H2C = [
+    Contender(H2C_BLOCKING, blocking=lambda url: MintBlocking(url, http2=True)),
+    Contender(H1_BLOCKING, blocking=MintBlocking),
+    Contender(WS_SYNC, blocking=WebsocketsSync),
+    Contender(H2C_ASYNC, asyncio=lambda url: MintAsync(http2=True).open(url)),
+    Contender(H1_ASYNC, asyncio=lambda url: MintAsync().open(url)),
+    Contender(WS_ASYNC, asyncio=lambda url: WebsocketsAsync().open(url)),
+]
 
 
 # -- workloads -------------------------------------------------------------------------------
@@ -333,95 +386,156 @@ async def run_async(client: AsyncClient, workload: Workload) -> None:
     await asyncio.gather(send_all(), receive_all())
 
 
-def measure(name: str, url: str, workload: Workload) -> float:
-    """Messages per second for one client on one workload (connecting not timed)."""
-    if name in BLOCKING:
-        blocking = BLOCKING[name](url)
-        started = time.perf_counter()
-        run_blocking(blocking, workload)
-        elapsed = time.perf_counter() - started
-        blocking.close()
-        return workload.count / elapsed
+@dataclass(frozen=True)
+class Sample:
+    """One client on one workload: wall-clock messages per second, client CPU per message."""
 
-    async def main() -> float:
-        client = await ASYNCIO[name]().open(url)  # type: ignore[attr-defined]
-        started = time.perf_counter()
+    rate: float
+    cpu_us: float
+
+
+def measure(contender: Contender, url: str, workload: Workload) -> Sample:
+    """One client on one workload (connecting not timed).
+
+    The CPU is the client process's (every thread), so the server's never counts.
+    """
+    if contender.blocking is not None:
+        blocking = contender.blocking(url)
+        cpu, started = time.process_time(), time.perf_counter()
+        run_blocking(blocking, workload)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        blocking.close()
+        return Sample(workload.count / elapsed, cpu * 1e6 / workload.count)
+
+    opener = contender.asyncio
+    assert opener is not None
+
+    async def main() -> Sample:
+        client = await opener(url)
+        cpu, started = time.process_time(), time.perf_counter()
         await run_async(client, workload)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         await client.close()
-        return float(workload.count / elapsed)
+        return Sample(workload.count / elapsed, cpu * 1e6 / workload.count)
 
     return asyncio.run(main())
 
 
-def workloads(quick: bool) -> list[Workload]:
+def workloads(quick: bool, counts: tuple[int, int, int]) -> list[Workload]:
     scale = 50 if quick else 1
+    small, pipelined, big = counts
     return [
-        Workload("round trips, 32 B", SMALL, 5_000 // scale, pipelined=False),
-        Workload("pipelined, 32 B", SMALL, 20_000 // scale, pipelined=True),
-        Workload("1 MiB echoes", BIG, max(2, 32 // scale), pipelined=False),
+        Workload("round trips, 32 B", SMALL, max(10, small // scale), pipelined=False),
+        Workload("pipelined, 32 B", SMALL, max(10, pipelined // scale), pipelined=True),
+        Workload("1 MiB echoes", BIG, max(2, big // scale), pipelined=False),
     ]
 
 
-TARGETS = [
-    ("mint session (blocking)", "websockets sync"),
-    ("mint session (asyncio)", "websockets asyncio"),
-]
-INFO = [
-    ("mint session (asyncio)", "aiohttp"),
-    ("mint session (asyncio)", "picows"),
-    ("mint session (blocking)", "picows"),
-]
+Results = dict[tuple[str, str], list[Sample]]
+
+
+def run_table(contenders: list[Contender], url: str, work: list[Workload], rounds: int) -> Results:
+    """Every workload: a warm-up per client, then ``rounds`` rounds alternating the clients."""
+    results: Results = {}
+    for workload in work:
+        for contender in contenders:  # warm-up, not counted
+            measure(contender, url, replace(workload, count=min(10, workload.count)))
+        for round_ in range(rounds):
+            for contender in contenders:
+                sample = measure(contender, url, workload)
+                results.setdefault((contender.name, workload.name), []).append(sample)
+            print(f"{workload.name}: round {round_ + 1}/{rounds}", file=sys.stderr)
+    return results
 
 
 def report(
-    results: dict[tuple[str, str], list[float]], names: list[str], work: list[Workload]
+    results: Results,
+    names: list[str],
+    work: list[Workload],
+    ratios: list[tuple[str, str, str]],
+    *,
+    by_cpu: bool = False,
 ) -> str:
-    medians = {key: statistics.median(values) for key, values in results.items()}
-    lines = ["| client | " + " | ".join(w.name for w in work) + " |"]
-    lines.append("|---" * (len(work) + 1) + "|")
+    """Medians per client, then the ``ratios`` (mint, peer, note); above 1: mint does better.
+
+    Ratios are of messages per second, or (``by_cpu``) of the peer's client CPU
+    per message over mint's.
+    """
+    rate = {k: statistics.median(s.rate for s in v) for k, v in results.items()}
+    cpu = {k: statistics.median(s.cpu_us for s in v) for k, v in results.items()}
+    header = " | ".join(f"{w.name} ({w.count:,})" for w in work)
+    lines = [f"| client | {header} |", "|---" + "|---:" * len(work) + "|"]
     for name in names:
-        cells = [f"{medians[(name, w.name)]:,.0f}/s" for w in work]
+        cells = [f"{rate[(name, w.name)]:,.0f}/s, CPU {cpu[(name, w.name)]:,.1f} µs" for w in work]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("| ratio (above 1: mint faster) | " + " | ".join(w.name for w in work) + " |")
-    lines.append("|---" * (len(work) + 1) + "|")
-    for mint, peer in TARGETS + INFO:
-        cells = [f"{medians[(mint, w.name)] / medians[(peer, w.name)]:.2f}x" for w in work]
-        target = " (target >= 1)" if (mint, peer) in TARGETS else ""
-        lines.append(f"| {mint} / {peer}{target} | " + " | ".join(cells) + " |")
+    what = "client CPU, peer ÷ mint" if by_cpu else "messages per second, mint ÷ peer"
+    lines.append(
+        f"| ratio ({what}; above 1: mint better) | " + " | ".join(w.name for w in work) + " |"
+    )
+    lines.append("|---" + "|---:" * len(work) + "|")
+    for mint, peer, note in ratios:
+        if by_cpu:
+            cells = [f"{cpu[(peer, w.name)] / cpu[(mint, w.name)]:.2f}x" for w in work]
+            label = f"{peer}{note} ÷ {mint}"
+        else:
+            cells = [f"{rate[(mint, w.name)] / rate[(peer, w.name)]:.2f}x" for w in work]
+            label = f"{mint} ÷ {peer}{note}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+HEADLINE_RATIOS = [
+    (MINT_BLOCKING, WS_SYNC, " (target >= 1)"),
+    (MINT_ASYNC, WS_ASYNC, " (target >= 1)"),
+    (MINT_ASYNC, "aiohttp", ""),
+    (MINT_ASYNC, "picows", ""),
+    (MINT_BLOCKING, "picows", ""),
+]
+H2C_RATIOS = [  # client CPU per message: the peer's over mint's over h2c
+    (H2C_BLOCKING, H1_BLOCKING, ""),
+    (H2C_ASYNC, H1_ASYNC, ""),
+    (H2C_BLOCKING, WS_SYNC, " (HTTP/1.1)"),
+    (H2C_ASYNC, WS_ASYNC, " (HTTP/1.1)"),
+]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("-r", "--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny workloads, one round")
+    parser.add_argument("--no-h2c", action="store_true", help="skip the h2c table (hypercorn)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    _pin(0)
     if args.serve:
-        _pin(0)
         _serve()
         return
-    _pin(0)
     rounds = 1 if args.quick else args.rounds
-    work = workloads(args.quick)
-    names = list(BLOCKING) + list(ASYNCIO)
-    results: dict[tuple[str, str], list[float]] = {}
+    work = workloads(args.quick, (5_000, 20_000, 32))
     with echo_server() as port:
-        url = f"ws://127.0.0.1:{port}/echo"
-        for workload in work:
-            for name in names:  # warm-up, not counted
-                measure(
-                    name, url, Workload(workload.name, workload.message, 10, workload.pipelined)
-                )
-            for round_ in range(rounds):
-                for name in names:
-                    rate = measure(name, url, workload)
-                    results.setdefault((name, workload.name), []).append(rate)
-                print(f"{workload.name}: round {round_ + 1}/{rounds}", file=sys.stderr)
+        results = run_table(HEADLINE, f"ws://127.0.0.1:{port}/echo", work, rounds)
     print(f"## Sessions: messages per second, median of {rounds} round(s)\n")
-    print(report(results, names, work))
+    print(
+        "picows's echo server, HTTP/1.1, no compression, client and server on one CPU;"
+        " cells: messages per second, client CPU per message.\n"
+    )
+    print(report(results, [c.name for c in HEADLINE], work, HEADLINE_RATIOS))
+    sys.stdout.flush()
+    if args.no_h2c:
+        return
+
+    from _echo_server import echo_server as hypercorn_server
+
+    work = workloads(args.quick, (1_000, 5_000, 8))
+    with hypercorn_server(window=H2C_WINDOW) as port:
+        results = run_table(H2C, f"ws://127.0.0.1:{port}/echo", work, rounds)
+    print(f"\n## h2c: mint over HTTP/2 against hypercorn, median of {rounds} round(s)\n")
+    print(
+        "hypercorn (Python) is most of each round trip, so the ratios compare client CPU"
+        " per message (messages per second mostly measure the server).\n"
+    )
+    print(report(results, [c.name for c in H2C], work, H2C_RATIOS, by_cpu=True))
 
 
 if __name__ == "__main__":

@@ -14,16 +14,29 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
+from hypercorn.typing import Framework
 from websockets.asyncio.server import ServerConnection, serve
 
 from mint import client, http, websocket
 from mint.websocket import Close, Ping, Pong, Text
+
+
+def serve_in_thread(loop: asyncio.AbstractEventLoop, serving: Coroutine[Any, Any, None]) -> None:
+    """Run a server's coroutine on its own loop (a thread's target), then close that loop."""
+    try:
+        loop.run_until_complete(serving)
+    finally:
+        # Closed here, in its thread, once the server stopped.  A loop left open
+        # is closed by the garbage collector instead, which may have finalized
+        # the loop's own wake-up socket first: "Exception ignored in
+        # BaseEventLoop.__del__ ... Invalid file descriptor: -1" at exit.
+        loop.close()
 
 
 @contextmanager
@@ -45,9 +58,10 @@ def echo_server() -> Iterator[int]:
             ready.set()
             await stop[0]
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread = threading.Thread(target=serve_in_thread, args=(loop, main()), daemon=True)
     thread.start()
-    ready.wait(10)
+    if not ready.wait(10):
+        raise RuntimeError("the echo server did not start")
     try:
         yield port_box[0]
     finally:
@@ -84,13 +98,9 @@ def hypercorn_server() -> Iterator[int]:
     config.loglevel = "WARNING"
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-
-    def run() -> None:
-        loop.run_until_complete(
-            hypercorn_serve(asgi_echo, config, shutdown_trigger=stop.wait, mode="asgi")  # type: ignore[arg-type]
-        )
-
-    thread = threading.Thread(target=run, daemon=True)
+    app = cast(Framework, asgi_echo)
+    serving = hypercorn_serve(app, config, shutdown_trigger=stop.wait, mode="asgi")
+    thread = threading.Thread(target=serve_in_thread, args=(loop, serving), daemon=True)
     thread.start()
     try:
         yield port

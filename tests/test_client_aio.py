@@ -1,48 +1,39 @@
-"""asyncio sessions (``mint.client.aio``) against real servers on 127.0.0.1.
+"""asyncio sessions (``mint.client.aio``): conversations on every transport, real servers.
 
-The blocking tests' conversations, awaited, on the same four transports, and
-what only asyncio has: many coroutines sharing one connection with no task
-reading for them, a reader cancelled mid-wait, a thousand sessions on one
-HTTP/2 connection.
+Each test runs on the four transports of ``servers.client_endpoints``: ws://
+and wss:// against the ``websockets`` package (HTTP/1.1), h2c and HTTP/2
+over TLS (ALPN, ``http2="auto"``) against hypercorn (RFC 8441).  The
+``websockets`` servers of this module negotiate permessage-deflate and pick
+the first subprotocol offered, like the hypercorn app, so every conversation
+goes through the deflate codec on both HTTP versions.
+
+Sharing one connection among many coroutines is in ``test_client_aio_shared``,
+failures in ``test_client_aio_failures``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import logging
-import socket
-import time
-from collections.abc import Awaitable, Callable, Iterator
+import os
+import ssl
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
 
-import priority.priority
 import pytest
-from hypercorn.config import Config
+import trustme
+from websockets.asyncio.server import ServerConnection
+from websockets.typing import Subprotocol
 
-from mint.client import Backoff, aio
-from mint.errors import (
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    TransportError,
-    UpgradeFailureError,
-)
+from mint.client import aio
+from mint.client.options import ClientKwargs, ConnectKwargs
+from mint.errors import ConnectionClosedError, ConnectionClosedOK, TransportError, WebSocketError
+from mint.websocket.extensions import PerMessageDeflate
 from servers import RunningServer, start_hypercorn
-from servers.client_endpoints import Endpoint, closed_port
-from servers.session_servers import (
-    SessionApp,
-    WebsocketsServer,
-    accept_websocket,
-    client_frames,
-    close_code_of,
-    flood_message,
-    read_until_eof,
-    websockets_server,
-)
-from servers.websockets_echo import scripted_server
+from servers.asgi_apps import SinkApp
+from servers.client_endpoints import Endpoint
+from servers.session_servers import WebsocketsServer, websockets_server, write_tls_files
 
 TIMEOUT = 10.0
-PING, CLOSE = 0x9, 0x8
 
 
 def run(main: Callable[[], Awaitable[None]], timeout: float = 60.0) -> None:
@@ -54,35 +45,79 @@ def run(main: Callable[[], Awaitable[None]], timeout: float = 60.0) -> None:
     asyncio.run(bounded())
 
 
-# -- conversations, on every transport -------------------------------------------------------
+def _uncompressed(endpoint: Endpoint) -> ConnectKwargs:
+    return {**endpoint.options, "compression": False}
+
+
+def _first_offered(_: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    return offered[0] if offered else None
+
+
+# These override the plugin's servers of the same names for this module (see the module doc).
+@pytest.fixture(scope="module")
+def ws_server() -> Iterator[WebsocketsServer]:
+    with websockets_server(
+        compression="deflate", select_subprotocol=_first_offered, max_size=2**24
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def wss_server(server_ssl_context: ssl.SSLContext) -> Iterator[WebsocketsServer]:
+    with websockets_server(
+        ssl_context=server_ssl_context,
+        compression="deflate",
+        select_subprotocol=_first_offered,
+        max_size=2**24,
+    ) as server:
+        yield server
+
+
+# -- conversations -----------------------------------------------------------------------------
 
 
 def test_echo_fragments_timeout_ping_and_close(endpoint: Endpoint) -> None:
     async def main() -> None:
         async with aio.connect(endpoint.url("/echo"), **endpoint.options) as ws:
             assert ws.http_version == endpoint.http_version
-            names = {name.lower() for name, _ in ws.response_headers}
-            # RFC 6455's accept key exists over HTTP/1.1 only; RFC 8441 drops it.
-            assert ("sec-websocket-accept" in names) == (endpoint.http_version == "HTTP/1.1")
-            await ws.send("text")
+            assert not ws.closed and ws.close_code is None
+
+            await ws.send("text é")
             await ws.send(b"\x00binary\xff")
-            assert await ws.recv(TIMEOUT) == "text"
+            assert await ws.recv(TIMEOUT) == "text é"
             assert await ws.recv(TIMEOUT) == b"\x00binary\xff"
+
+            # A list and generators: one fragmented message each, text or binary.
             await ws.send(["frag", "ment", "ed"])
             assert await ws.recv(TIMEOUT) == "fragmented"
             await ws.send(bytes([i]) * 1000 for i in range(5))
             assert await ws.recv(TIMEOUT) == b"".join(bytes([i]) * 1000 for i in range(5))
+            await ws.send(f"{i}," for i in range(100))
+            assert await ws.recv(TIMEOUT) == "".join(f"{i}," for i in range(100))
+
+            # Larger than hypercorn's 64 KiB stream windows both ways, and than one read.
+            big = os.urandom(1 << 20)
+            await ws.send(big)
+            assert await ws.recv(TIMEOUT) == big
+
             with pytest.raises(TransportError) as waited:
                 await ws.recv(timeout=0.05)
             assert waited.value.reason == "timeout"
+            assert not ws.closed
             await ws.send("still usable")
             assert await ws.recv(TIMEOUT) == "still usable"
+
             latency = await ws.ping()
             assert 0 < latency < TIMEOUT
+            assert await ws.ping(timeout=TIMEOUT) > 0
         assert ws.closed
         assert (ws.close_code, ws.close_reason) == (1000, "")
-        with pytest.raises(ConnectionClosedOK):
+        with pytest.raises(ConnectionClosedOK) as after:
             await ws.recv()
+        assert after.value.close_code == 1000
+        with pytest.raises(ConnectionClosedOK):
+            await ws.send("too late")
+        await ws.close()  # idempotent
 
     run(main)
 
@@ -90,251 +125,227 @@ def test_echo_fragments_timeout_ping_and_close(endpoint: Endpoint) -> None:
 def test_awaited_connect_and_iteration_until_the_server_closes(endpoint: Endpoint) -> None:
     async def main() -> None:
         ws = await aio.connect(endpoint.url("/iterate"), **endpoint.options)
-        for word in ("one", "two", "close"):
-            await ws.send(word)
-        received = [message async for message in ws]
-        assert received == ["one", "two"]
-        assert (ws.close_code, ws.close_reason) == (1000, "bye")
-        await ws.close()  # idempotent after the server's close
+        try:
+            for word in ("one", "two", "close"):  # "close": the server closes, 1000 "bye"
+                await ws.send(word)
+            received = [message async for message in ws]
+            assert received == ["one", "two"]
+            assert ws.closed
+            assert (ws.close_code, ws.close_reason) == (1000, "bye")
+            with pytest.raises(ConnectionClosedOK) as after:
+                await ws.recv(TIMEOUT)
+            assert (after.value.close_code, after.value.close_reason) == (1000, "bye")
+        finally:
+            await ws.close()  # after the server's close: only the connection is let go
+        assert not ws.connection.open
 
     run(main)
 
 
-# -- one HTTP/2 connection, many coroutines ----------------------------------------------------
-
-
-@pytest.fixture
-def wide_h2c(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningServer, SessionApp]]:
-    # hypercorn announces h2_max_concurrent_streams but builds its stream
-    # scheduler with the priority library's fixed cap of 1,000 (the root
-    # included): the thousandth stream would kill the connection.  Lifting
-    # that server limit lets the client's own thousand streams be tested.
-    roomy = functools.partial(priority.priority.PriorityTree, maximum_streams=4096)
-    monkeypatch.setattr(priority, "PriorityTree", roomy)  # the name hypercorn calls
-    config = Config()
-    config.h2_max_concurrent_streams = 1200
-    app = SessionApp()
-    server = start_hypercorn(app, config=config)
-    yield server, app
-    server.stop()
-
-
-def test_a_thousand_sessions_on_one_http2_connection(
-    wide_h2c: tuple[RunningServer, SessionApp],
-) -> None:
-    server, app = wide_h2c
-    count = 1000
-
+def test_what_was_negotiated(endpoint: Endpoint) -> None:
     async def main() -> None:
-        async with aio.Client(http2=True) as c:
-            sessions = await asyncio.gather(
-                *(c.connect(f"ws://127.0.0.1:{server.port}/s{i}") for i in range(count))
-            )
+        options: ConnectKwargs = {
+            **endpoint.options,
+            "subprotocols": ["chat.v2", "chat"],
+            "headers": [("X-Test", "1")],
+            "origin": "https://example.test",
+        }
+        async with aio.connect(endpoint.url("/facts"), **options) as ws:
+            assert ws.http_version == endpoint.http_version
+            assert ws.connection.version == endpoint.http_version
+            assert ws.subprotocol == "chat.v2"
+            assert [type(e) for e in ws.extensions] == [PerMessageDeflate]
+            names = {name.lower() for name, _ in ws.response_headers}
+            assert "sec-websocket-protocol" in names
+            assert "sec-websocket-extensions" in names
+            # RFC 6455's accept key exists over HTTP/1.1 only; RFC 8441 drops it.
+            assert ("sec-websocket-accept" in names) == (endpoint.http_version == "HTTP/1.1")
+            # A copy: the caller cannot change what the session recorded.
+            ws.response_headers.clear()
+            assert ws.response_headers
+            assert repr(ws) == f"<Session open {endpoint.http_version}>"
+            await ws.send("compressed " * 1000)
+            assert await ws.recv(TIMEOUT) == "compressed " * 1000
 
-            async def exchange(i: int, ws: aio.Session) -> None:
-                await ws.send(f"message {i}")
-                assert await ws.recv(TIMEOUT * 3) == f"message {i}"
-
-            await asyncio.gather(*(exchange(i, ws) for i, ws in enumerate(sessions)))
-            assert len(c.connections()) == 1
-            await asyncio.gather(*(ws.close() for ws in sessions))
-            assert all(ws.close_code == 1000 for ws in sessions)
-
-    started = time.monotonic()
-    run(main, timeout=120)
-    logging.getLogger(__name__).info("1,000 sessions took %.1fs", time.monotonic() - started)
-    assert len(app.client_ports()) == 1  # the server saw one TCP connection
-
-
-def test_cancelling_the_reader_leaves_the_others_working(h2c_server: RunningServer) -> None:
-    async def main() -> None:
-        async with aio.Client(http2=True) as c:
-            quiet = await c.connect(f"ws://127.0.0.1:{h2c_server.port}/quiet")
-            talkers = [await c.connect(f"ws://127.0.0.1:{h2c_server.port}/t{i}") for i in range(5)]
-            # The quiet session's recv becomes the reader for everyone, then is cancelled.
-            reader = asyncio.ensure_future(quiet.recv())
-            await asyncio.sleep(0.05)
-            waiting = [asyncio.ensure_future(t.recv()) for t in talkers]
-            await asyncio.sleep(0)
-            reader.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await reader
-            for i, talker in enumerate(talkers):
-                await talker.send(f"after cancel {i}")
-            assert await asyncio.gather(*waiting) == [f"after cancel {i}" for i in range(5)]
-            await quiet.send("quiet still works")
-            assert await quiet.recv(TIMEOUT) == "quiet still works"
+        async with aio.connect(endpoint.url("/plain"), **_uncompressed(endpoint)) as ws:
+            assert ws.subprotocol is None
+            assert ws.extensions == []
+            await ws.send("plain")
+            assert await ws.recv(TIMEOUT) == "plain"
 
     run(main)
 
 
-def test_requests_and_sessions_share_the_connection(
-    wide_h2c: tuple[RunningServer, SessionApp],
-) -> None:
-    server, app = wide_h2c
+def test_sends_on_one_session_never_interleave(endpoint: Endpoint) -> None:
+    """Fragmented messages large enough to wait for the transport, with small sends beside them."""
+    piece = 256 * 1024
 
     async def main() -> None:
-        async with aio.Client(http2=True) as c:
-            ws = await c.connect(f"ws://127.0.0.1:{server.port}/mixed")
-            await ws.send("before")
-            responses = await asyncio.gather(
-                *(c.request("GET", f"http://127.0.0.1:{server.port}/r{i}") for i in range(10))
+        async with aio.connect(endpoint.url("/many"), **_uncompressed(endpoint)) as ws:
+            expected = {
+                b"A" * piece * 4,
+                b"B" * piece * 3,
+                "small one",
+                "small two",
+                b"small three",
+            }
+            await asyncio.gather(
+                ws.send([b"A" * piece] * 4),
+                ws.send("small one"),
+                ws.send(iter([b"B" * piece] * 3)),
+                ws.send("small two"),
+                ws.send(b"small three"),
             )
-            assert all(r.status == 200 and r.body == b"hello" for r in responses)
-            assert {r.http_version for r in responses} == {"HTTP/2"}
-            assert await ws.recv(TIMEOUT) == "before"
-            assert len(c.connections()) == 1
+            received = {await ws.recv(TIMEOUT) for _ in expected}
+            assert received == expected
+
+    run(main)
+
+
+def test_recv_with_a_zero_timeout_is_a_poll(endpoint: Endpoint) -> None:
+    """``recv(timeout=0)`` takes what has arrived; it does not time out without looking."""
+
+    async def main() -> None:
+        async with aio.connect(endpoint.url("/poll"), **endpoint.options) as ws:
+            with pytest.raises(TransportError) as empty:
+                await ws.recv(timeout=0)
+            assert empty.value.reason == "timeout"
+            await ws.send("polled")
+            for _ in range(int(TIMEOUT / 0.01)):  # nobody else reads: only polls bring it in
+                try:
+                    message = await ws.recv(timeout=0)
+                    break
+                except TransportError as exc:
+                    assert exc.reason == "timeout"
+                    await asyncio.sleep(0.01)
+            else:
+                pytest.fail("recv(timeout=0) never took in the echo")
+            assert message == "polled"
+
+    run(main)
+
+
+def test_a_fragmented_send_that_stops_half_way_fails_the_session(endpoint: Endpoint) -> None:
+    """Its missing fragments would otherwise swallow the next message (as their continuation)."""
+
+    def failing_source() -> Iterator[str]:
+        yield "first "
+        yield "second "
+        raise ValueError("the source broke")
+
+    async def main() -> None:
+        async with aio.connect(endpoint.url("/broken-source"), **endpoint.options) as ws:
+            await _exchange(ws, "before")
+            with pytest.raises(ValueError, match="the source broke"):
+                await ws.send(failing_source())
+            assert ws.closed and ws.close_code == 1006
+            with pytest.raises(ConnectionClosedError) as failed:
+                await ws.send("next")
+            assert failed.value.reason == "send_interrupted"
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv(TIMEOUT)
+
+        async with aio.connect(endpoint.url("/mixed-pieces"), **endpoint.options) as ws:
+            with pytest.raises(WebSocketError) as mixed:
+                await ws.send(["text", b"then bytes"])
+            assert mixed.value.reason == "invalid_argument"
+            assert ws.closed
+            # Failing before the first fragment sends nothing: the session goes on.
+        async with aio.connect(endpoint.url("/early-failure"), **endpoint.options) as ws:
+            with pytest.raises(WebSocketError):
+                await ws.send([1, 2])  # type: ignore[list-item]
+            assert not ws.closed
+            await _exchange(ws, "unharmed")
+
+    run(main)
+
+
+def test_closing_from_another_task_ends_a_pending_recv(endpoint: Endpoint) -> None:
+    async def main() -> None:
+        ws = await aio.connect(endpoint.url("/closing"), **endpoint.options)
+        await _exchange(ws, "hello")
+        receiving = asyncio.create_task(ws.recv())
+        iterating = asyncio.create_task(_collect(ws))
+        await asyncio.sleep(0)  # both wait: one reads for the other
+        assert not receiving.done() and not iterating.done()
+        await ws.close(1000, "bye now")
+        with pytest.raises(ConnectionClosedOK) as closed:
+            await receiving
+        assert closed.value.close_code == 1000
+        assert await iterating == []  # the iteration just ends
+        assert ws.closed and ws.close_code == 1000
+        assert not ws.connection.open  # the session's own connection went with it
+
+    run(main)
+
+
+async def _exchange(ws: aio.Session, message: str) -> None:
+    await ws.send(message)
+    assert await ws.recv(TIMEOUT) == message
+
+
+async def _collect(ws: aio.Session) -> list[str | bytes]:
+    return [message async for message in ws]
+
+
+# -- a send held back by HTTP/2 flow control ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sink_servers(
+    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SinkApp, RunningServer, RunningServer]]:
+    app = SinkApp()
+    cert, key = write_tls_files(tls_server_cert, tmp_path_factory.mktemp("aio-sink-tls"))
+    h2c = start_hypercorn(app)
+    h2_tls = start_hypercorn(app, certfile=cert, keyfile=key)
+    yield app, h2c, h2_tls
+    h2c.stop()
+    h2_tls.stop()
+
+
+@pytest.mark.parametrize("transport", ["h2c", "h2-tls"])
+@pytest.mark.parametrize("other_reader", [False, True], ids=["alone", "beside-a-reader"])
+def test_a_send_beyond_the_window_returns_once_the_server_took_it(
+    sink_servers: tuple[SinkApp, RunningServer, RunningServer],
+    tls_ca_file: Path,
+    transport: str,
+    other_reader: bool,
+) -> None:
+    """The server answers nothing while it takes the bytes: only its WINDOW_UPDATEs come back.
+
+    ``beside-a-reader``: another session's ``recv`` is reading the connection
+    meanwhile, without a timeout, so the sender is not the reader.
+    """
+    app, h2c, h2_tls = sink_servers
+    options: ClientKwargs
+    if transport == "h2c":
+        base, options = f"ws://127.0.0.1:{h2c.port}", {"http2": True}
+    else:
+        base, options = f"wss://127.0.0.1:{h2_tls.port}", {"cafile": str(tls_ca_file)}
+    path = f"/{transport}-{other_reader}"
+    size = 3 * 2**20  # about fifty of hypercorn's 64 KiB stream windows
+
+    async def main() -> None:
+        async with aio.Client(**options) as c:
+            ws = await c.connect(base + path, compression=False, ping_interval=None)
+            assert ws.http_version == "HTTP/2"
+            reader: asyncio.Task[str | bytes] | None = None
+            if other_reader:
+                waiting = await c.connect(base + "/waiting", ping_interval=None)
+                reader = asyncio.create_task(waiting.recv())
+                await asyncio.sleep(0)  # the task runs up to its first wait
+                assert ws._shared._reading  # it reads for everyone, with no deadline
+            await asyncio.wait_for(ws.send(os.urandom(size)), TIMEOUT)
+            assert ws.connection.send_window(ws._state.ref) > 0  # nothing left queued
+            await ws.send("count")
+            assert await ws.recv(TIMEOUT) == str(size)
+            if reader is not None:
+                assert not reader.done()
+                reader.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await reader
             await ws.close()
 
     run(main)
-    assert len(app.client_ports()) == 1
-
-
-def test_a_slow_consumer_does_not_stall_a_fast_one(
-    wide_h2c: tuple[RunningServer, SessionApp],
-) -> None:
-    server, _ = wide_h2c
-    count, size, max_queue = 200, 16_384, 4
-
-    async def main() -> None:
-        async with aio.Client(http2=True, http2_window_size=128 * 1024) as c:
-            slow = await c.connect(
-                f"ws://127.0.0.1:{server.port}/flood", max_queue=max_queue, compression=False
-            )
-            fast = await c.connect(f"ws://127.0.0.1:{server.port}/fast")
-            await slow.send(f"go {count} {size}")  # 3.2 MiB, far beyond one window
-            for i in range(50):
-                await fast.send(f"echo {i}")
-                assert await fast.recv(TIMEOUT) == f"echo {i}"
-            # What the slow session holds is bounded by its queue and one window.
-            held = slow._state.messages
-            assert len(held) <= max_queue + (128 * 1024) // size + 1
-            assert slow._state.paused
-            for index in range(count):
-                assert await slow.recv(TIMEOUT) == flood_message(index, size)
-            await slow.close()
-            await fast.close()
-
-    run(main)
-
-
-# -- failures ----------------------------------------------------------------------------------
-
-
-def test_keepalive_fails_a_session_whose_peer_stops_answering() -> None:
-    received: list[bytes] = []
-
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection)
-        received.append(read_until_eof(connection))
-
-    async def main(port: int) -> None:
-        ws = await aio.connect(f"ws://127.0.0.1:{port}/", ping_interval=0.2, ping_timeout=0.3)
-        with pytest.raises(ConnectionClosedError) as dead:
-            await ws.recv(TIMEOUT)
-        assert dead.value.reason == "keepalive_timeout"
-        assert ws.close_code == 1006
-        await ws.close()
-
-    with scripted_server(script) as port:
-        run(lambda: main(port))
-    frames = client_frames(received[0])
-    assert [opcode for opcode, _ in frames] == [PING, CLOSE]
-    assert close_code_of(frames[-1][1]) == 1011
-
-
-def test_close_timeout_ends_a_session_whose_server_never_answers() -> None:
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection)
-        read_until_eof(connection)
-
-    async def main(port: int) -> None:
-        ws = await aio.connect(f"ws://127.0.0.1:{port}/", close_timeout=0.3)
-        started = time.monotonic()
-        await ws.close()
-        assert 0.25 <= time.monotonic() - started < 3
-        assert ws.closed
-        with pytest.raises(ConnectionClosedError) as closed:
-            await ws.recv()
-        assert closed.value.reason == "close_timeout"
-
-    with scripted_server(script) as port:
-        run(lambda: main(port))
-
-
-def test_reconnect_after_the_server_restarts_on_the_same_port() -> None:
-    backoff = Backoff(initial=0.05, maximum=0.2)
-    with contextlib.ExitStack() as servers:
-        first: WebsocketsServer = servers.enter_context(websockets_server())
-        port = first.port
-
-        async def main() -> None:
-            sessions = aio.connect(f"ws://127.0.0.1:{port}/", backoff=backoff).__aiter__()
-            ws = await sessions.__anext__()
-            await ws.send("first")
-            assert await ws.recv(TIMEOUT) == "first"
-            first.drop_connections()
-            with pytest.raises(ConnectionClosedError) as lost:
-                await ws.recv(TIMEOUT)
-            assert lost.value.close_code == 1006
-            servers.close()  # nothing listens now: the next session needs retries
-
-            async def restart() -> None:
-                await asyncio.sleep(0.3)
-                servers.enter_context(websockets_server(port=port))
-
-            restarting = asyncio.ensure_future(restart())
-            again = await sessions.__anext__()
-            await restarting
-            await again.send("second")
-            assert await again.recv(TIMEOUT) == "second"
-            await sessions.aclose()  # type: ignore[attr-defined]
-            assert again.closed
-
-        run(main)
-
-
-def test_refused_forbidden_and_broken_servers(ws_server: WebsocketsServer) -> None:
-    async def main() -> None:
-        with pytest.raises(TransportError) as refused:
-            await aio.connect(f"ws://127.0.0.1:{closed_port()}/")
-        assert refused.value.reason == "refused"
-        with pytest.raises(UpgradeFailureError) as forbidden:
-            await aio.connect(f"ws://127.0.0.1:{ws_server.port}/forbidden")
-        assert forbidden.value.status == 403
-
-    run(main)
-
-
-def test_protocol_violation_after_good_messages() -> None:
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection, b"\x81\x05first" + b"\x83\x00")  # opcode 3 is reserved
-        read_until_eof(connection)
-
-    async def main(port: int) -> None:
-        ws = await aio.connect(f"ws://127.0.0.1:{port}/")
-        assert await ws.recv(TIMEOUT) == "first"
-        with pytest.raises(ConnectionClosedError) as broken:
-            await ws.recv(TIMEOUT)
-        assert broken.value.reason == "protocol_error"
-        await ws.close()
-
-    with scripted_server(script) as port:
-        run(lambda: main(port))
-
-
-def test_messages_before_a_dropped_connection_are_returned_first() -> None:
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection, b"\x81\x01a" + b"\x82\x01b")
-
-    async def main(port: int) -> None:
-        ws = await aio.connect(f"ws://127.0.0.1:{port}/")
-        received: list[str | bytes] = []
-        with pytest.raises(ConnectionClosedError) as lost:
-            async for message in ws:
-                received.append(message)
-        assert received == ["a", b"b"]
-        assert lost.value.close_code == 1006
-
-    with scripted_server(script) as port:
-        run(lambda: main(port))
+    assert app.received[path] == size
