@@ -7,10 +7,13 @@ No pytest-asyncio: each test is a plain function running one coroutine under
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
+import struct
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ from mint.errors import (
     WebSocketError,
 )
 from mint.http import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
+from mint.http._aio_protocol import PAUSE_READING_AT
 from mint.http.aio import AsyncConnection, connect
 from mint.http.http2 import HTTP2Core
 from mint.websocket import Binary, Close, Frame, Ping, Text
@@ -287,6 +291,72 @@ def test_recv_once_returns_after_a_read_that_made_no_event() -> None:
             run(main)
         finally:
             rest.set()
+
+
+def test_bytes_read_before_a_reset_are_delivered_before_the_error() -> None:
+    """The server answers, then resets the connection; the answer must not be lost.
+
+    The client awaits nothing until both happened, so the event loop has read
+    the answer and then met the reset by the time ``recv`` looks.
+    """
+
+    def answer_then_reset(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello")
+        time.sleep(0.1)
+        # SO_LINGER with a zero timeout turns close() into a reset.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            ref = conn.request("GET", "/", [])
+            await asyncio.sleep(0.5)  # the loop reads the answer, then meets the reset
+            assert await conn.recv(timeout=TIMEOUT) == [
+                Status(ref, 200),
+                Headers(ref, [("content-length", "10")]),
+                Data(ref, b"hello"),
+            ]
+            with pytest.raises(TransportError) as failed:
+                await conn.recv(timeout=TIMEOUT)
+            assert failed.value.reason == "closed"
+
+    with scripted_server(answer_then_reset) as port:
+        run(main)
+
+
+def test_a_caller_that_does_not_read_stops_the_socket_being_read() -> None:
+    """What waits for ``recv`` is bounded: past ``PAUSE_READING_AT`` the transport stops
+    reading, the server's sends back up, and everything arrives once the caller reads."""
+    size = 16 * 2**20
+    sent = threading.Event()
+
+    def flood(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        with contextlib.suppress(OSError):
+            connection.sendall(bytes(size))
+            sent.set()
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            ref = conn.request("GET", "/", [])
+            await asyncio.sleep(0.5)  # the caller is busy elsewhere
+            kept = conn._protocol._size
+            assert 0 < kept <= PAUSE_READING_AT + 2**20
+            assert not sent.is_set()  # the server is held back by TCP
+            received = 0
+            while True:
+                events = await conn.recv(timeout=TIMEOUT)
+                received += sum(len(e.data) for e in events if isinstance(e, Data))
+                if any(isinstance(e, Done) for e in events):
+                    break
+            assert received == size
+            assert sent.wait(TIMEOUT)
+            assert ref is not None
+
+    with scripted_server(flood) as port:
+        run(main)
 
 
 def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:

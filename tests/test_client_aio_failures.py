@@ -524,7 +524,7 @@ def test_a_server_close_glued_to_a_tls_shutdown(
         ws = await aio.connect(f"wss://127.0.0.1:{port}/", cafile=tls_ca_file)
         await ws.send("go")
         # All of it arrives, and asyncio closes the TLS transport, before anyone reads.
-        while not ws.connection.writer.is_closing():
+        while not ws.connection.transport.is_closing():
             await asyncio.sleep(0.005)
         assert await ws.recv(TIMEOUT) == "hi"
         with pytest.raises(ConnectionClosedOK) as closed:
@@ -575,7 +575,7 @@ def test_a_fragmented_send_cancelled_half_way_fails_the_session_with_1011() -> N
 
     async def main(port: int) -> None:
         ws = await aio.connect(f"ws://127.0.0.1:{port}/", compression=False)
-        transport = ws.connection.writer.transport
+        transport = ws.connection.transport
         sending = asyncio.create_task(ws.send([b"x" * 2**20] * 64))
         while transport.get_write_buffer_size() <= 2**16:  # past asyncio's high-water mark
             await asyncio.sleep(0.005)

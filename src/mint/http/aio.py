@@ -1,10 +1,11 @@
 """The asyncio shell: an asyncio stream (maybe TLS) around the same sans-I/O HTTP cores.
 
 Same options, errors and reasons as the blocking ``mint.http.connect``; only
-the waiting differs.  Process-less still holds: mint starts no task and
-registers no callback of its own.  The core is touched only inside the
-caller's calls, and only while the caller awaits does the event loop move
-bytes between the socket and asyncio's transport buffers.
+the waiting differs.  Process-less still holds: mint starts no task, and its
+asyncio protocol (``_aio_protocol``) only keeps the bytes the event loop read
+until the caller takes them.  The core is touched only inside the caller's
+calls, and only while the caller awaits does the event loop move bytes
+between the socket and the transport's buffers.
 
 Which methods are coroutines, and why ``request`` is not one
 --------------------------------------------------------------
@@ -53,6 +54,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from mint.errors import MintError, TransportError
+from mint.http._aio_protocol import ReceiveProtocol
 from mint.http._setup import (
     ConnectionFacts,
     awaiting_server_settings,
@@ -68,10 +70,6 @@ from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
 from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
 
-#: As much as asyncio's selector transport takes from the socket at once (256 KiB): a smaller
-#: read splits each of its chunks again, one more trip through the core and the codec per
-#: piece (about 10% of the client's CPU on 1 MiB messages).
-_READ_SIZE = 256 * 1024
 # asyncio.TimeoutError is the builtin only from Python 3.11 on.
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 # Bounds the TLS close_notify exchange in close() when the caller set no timeout.
@@ -105,15 +103,15 @@ def _aio_error(exc: BaseException, doing: str) -> TransportError:
 
 
 class AsyncConnection(ConnectionFacts):
-    """One HTTP connection: an asyncio stream pair, and the core that speaks HTTP over it.
+    """One HTTP connection: an asyncio transport, and the core that speaks HTTP over it.
 
     Use as an async context manager to close it on the way out.
     """
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
+        protocol: ReceiveProtocol,
         core: HTTPCore,
         *,
         scheme: str,
@@ -123,8 +121,8 @@ class AsyncConnection(ConnectionFacts):
         alpn_protocol: str | None = None,
     ) -> None:
         super().__init__(core, scheme=scheme, host=host, port=port, alpn_protocol=alpn_protocol)
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
+        self._protocol = protocol
         self._write_timeout = write_timeout
         self._pending: list[Event] = []
         self._closed = False
@@ -133,9 +131,9 @@ class AsyncConnection(ConnectionFacts):
     # -- facts -----------------------------------------------------------
 
     @property
-    def writer(self) -> asyncio.StreamWriter:
-        """The underlying stream writer, for ``get_extra_info`` (peer certificate, socket)."""
-        return self._writer
+    def transport(self) -> asyncio.Transport:
+        """The underlying transport, for ``get_extra_info`` (peer certificate, socket)."""
+        return self._transport
 
     @property
     def open(self) -> bool:
@@ -190,7 +188,7 @@ class AsyncConnection(ConnectionFacts):
         bytes stay buffered and the connection stays usable.
         """
         self._check_open()
-        transport = self._writer.transport
+        transport = self._transport
         if transport.get_write_buffer_size() == 0 and not transport.is_closing():
             # Everything went to the socket: drain could not wait, so it is not
             # even called (no timer, no coroutine; a small WebSocket message's
@@ -198,7 +196,7 @@ class AsyncConnection(ConnectionFacts):
             # connection lost meanwhile is reported by the next read.
             return
         try:
-            await _within(self._writer.drain(), self._write_timeout)
+            await _within(self._protocol.drain(), self._write_timeout)
         except _TIMEOUTS as exc:
             raise TransportError(
                 "the server did not take our bytes before the timeout", reason="timeout"
@@ -316,13 +314,13 @@ class AsyncConnection(ConnectionFacts):
             try:
                 self._core.close()
                 leftover = self._core.data_to_send()
-                if leftover and not self._writer.is_closing():
-                    self._writer.write(leftover)
+                if leftover and not self._transport.is_closing():
+                    self._transport.write(leftover)
             except (OSError, MintError):
                 pass  # best effort: the connection is going away anyway
             self._close_transport()
         with contextlib.suppress(OSError, *_TIMEOUTS):
-            await _within(self._writer.wait_closed(), self._write_timeout or _CLOSE_TIMEOUT)
+            await _within(self._protocol.wait_closed(), self._write_timeout or _CLOSE_TIMEOUT)
 
     async def __aenter__(self) -> AsyncConnection:
         return self
@@ -374,21 +372,33 @@ class AsyncConnection(ConnectionFacts):
         return events
 
     async def _read(self, deadline: float | None) -> bytes:
-        """One read bounded by ``deadline``; ``b""`` on EOF."""
-        remaining = None
-        if deadline is not None:
-            # A spent deadline still lets already-buffered bytes through, so
-            # recv(timeout=0) is a poll.
-            remaining = max(deadline - asyncio.get_running_loop().time(), 1e-6)
-        try:
-            return await _within(self._reader.read(_READ_SIZE), remaining)
-        except _TIMEOUTS as exc:
-            raise TransportError("no response event before the timeout", reason="timeout") from exc
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        """Whatever was read since the last call, waiting until ``deadline``; ``b""`` on EOF.
+
+        No timer is armed when bytes already wait (the common case under
+        load), and none without a deadline.  A spent deadline still lets the
+        event loop take one look at the socket: ``recv(timeout=0)`` is a poll.
+        """
+        protocol = self._protocol
+        if not protocol.buffered:
+            if deadline is None:
+                await protocol.wait_readable()
+            else:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    await asyncio.sleep(0)  # one turn of the loop reads what the socket has
+                elif not protocol.buffered:
+                    with contextlib.suppress(*_TIMEOUTS):
+                        await _within(protocol.wait_readable(), remaining)
+                if not protocol.buffered:
+                    raise TransportError("no response event before the timeout", reason="timeout")
+        data = protocol.take()
+        if data or protocol.error is None:
+            return data  # bytes read before a failure come first
+        error = protocol.error
+        if isinstance(error, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
             return b""
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            self._close_transport()
-            raise _aio_error(exc, "reading from the server") from exc
+        self._close_transport()
+        raise _aio_error(error, "reading from the server") from error
 
     def _write(self, *, strict: bool = True) -> None:
         """Hand the core's bytes to the transport, which sends them as the socket allows.
@@ -401,16 +411,16 @@ class AsyncConnection(ConnectionFacts):
         data = self._core.data_to_send()
         if not data:
             return
-        if self._writer.is_closing():
+        if self._transport.is_closing():
             if strict:
                 raise TransportError("the server closed the connection", reason="closed")
             return
-        self._writer.write(data)
+        self._transport.write(data)
 
     def _close_transport(self) -> None:
         if not self._closed:
             self._closed = True
-            self._writer.close()
+            self._transport.close()
 
 
 async def _open_socket(host: str, port: int) -> socket.socket:
@@ -445,18 +455,23 @@ async def _open_socket(host: str, port: int) -> socket.socket:
     raise failures[0] if failures else OSError(f"{host} resolved to no address")
 
 
-async def _open_stream(
+async def _open_transport(
     sock: socket.socket, context: ssl.SSLContext | None, server_hostname: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+) -> tuple[asyncio.Transport, ReceiveProtocol]:
+    loop = asyncio.get_running_loop()
+    protocol = ReceiveProtocol(loop)
     try:
         if context is None:
-            return await asyncio.open_connection(sock=sock)
-        return await asyncio.open_connection(
-            sock=sock, ssl=context, server_hostname=server_hostname
-        )
+            transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+        else:
+            transport, _ = await loop.create_connection(
+                lambda: protocol, sock=sock, ssl=context, server_hostname=server_hostname
+            )
     except BaseException:
         sock.close()
         raise
+    assert isinstance(transport, asyncio.Transport)
+    return transport, protocol
 
 
 async def connect(
@@ -499,18 +514,18 @@ async def connect(
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
 
-    async def dial() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def dial() -> tuple[asyncio.Transport, ReceiveProtocol]:
         try:
             sock = await _open_socket(plan.host, plan.port)
         except OSError as exc:
             raise transport_error(exc, f"connecting to {plan.host}:{plan.port}") from exc
         try:
-            return await _open_stream(sock, context, server_hostname or plan.host)
+            return await _open_transport(sock, context, server_hostname or plan.host)
         except (OSError, ValueError) as exc:
             raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
 
     try:
-        reader, writer = await asyncio.wait_for(dial(), timeout)
+        transport, protocol = await asyncio.wait_for(dial(), timeout)
     except _TIMEOUTS as exc:
         raise TransportError(
             f"connecting to {plan.host}:{plan.port} failed (timeout): no answer within {timeout}s",
@@ -519,17 +534,17 @@ async def connect(
 
     alpn: str | None = None
     if context is not None:
-        ssl_object = writer.get_extra_info("ssl_object")
+        ssl_object = transport.get_extra_info("ssl_object")
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
     http2 = use_http2(scheme, plan.offered, alpn)
     try:
         core = make_core(http2, plan)
     except BaseException:
-        writer.close()
+        transport.close()
         raise
     conn = AsyncConnection(
-        reader,
-        writer,
+        transport,
+        protocol,
         core,
         scheme=scheme,
         host=plan.host,

@@ -1,0 +1,144 @@
+"""The asyncio protocol under ``AsyncConnection``: bytes kept for the caller, write back-pressure.
+
+Why not ``asyncio.StreamReader``: it copies every chunk the transport hands
+over into its own buffer and again out of it, and with its default 64 KiB
+limit it pauses and resumes the transport around every large read (two
+``epoll_ctl`` calls each time).  Here the transport's own ``bytes`` objects
+are kept as they came and handed over whole, and reading pauses only once
+``PAUSE_READING_AT`` bytes wait for a caller that does not read.
+
+Process-less still: this protocol only keeps bytes and wakes the coroutine
+waiting for them.  The HTTP core is fed inside the caller's calls, never
+from an event-loop callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+#: Bytes kept unread before the transport stops reading the socket: the
+#: server then sees a full TCP window (HTTP/1.1 backpressure).  Four of the
+#: selector transport's 256 KiB reads, so a 1 MiB message never pauses it.
+PAUSE_READING_AT = 1024 * 1024
+
+
+class ReceiveProtocol(asyncio.Protocol):
+    """Keeps what the event loop read until ``take`` and says when writing may go on."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._reading_paused = False
+        #: The peer ended its side (EOF), or the connection was lost.
+        self.eof = False
+        #: Why the connection was lost, when it was not a clean close.
+        self.error: BaseException | None = None
+        self.lost = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._closed: asyncio.Future[None] = loop.create_future()
+
+    # -- what the event loop calls --------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        self._wake_reader()
+        if self._size >= PAUSE_READING_AT and not self._reading_paused:
+            assert self.transport is not None
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        self._wake_reader()
+        return None  # the transport closes itself; nothing more can be sent either
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.eof = True
+        self.error = exc
+        self._wake_reader()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_exception(
+                    ConnectionResetError("the connection was lost") if exc is None else exc
+                )
+        self._drain_waiters.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # -- what AsyncConnection calls ------------------------------------------------
+
+    @property
+    def buffered(self) -> bool:
+        """Bytes wait to be taken, or the end does: ``take`` would not wait."""
+        return bool(self._chunks) or self.eof
+
+    def take(self) -> bytes:
+        """Everything read so far (``b""``: nothing, at the end); never waits.
+
+        Bytes read before the connection broke come first: the error is for
+        ``error`` and the next call, once they are taken.
+        """
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._size = 0
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def wait_readable(self) -> None:
+        """Return once ``buffered`` holds (cancellable: a timeout around it is safe)."""
+        if self.buffered:
+            return
+        waiter = self._loop.create_future()
+        self._data_waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._data_waiter = None
+
+    async def drain(self) -> None:
+        """Return once the transport's write buffer fell below its high-water mark."""
+        if self.lost:
+            if self.error is not None:
+                raise self.error
+            raise ConnectionResetError("the connection was lost")
+        if not self._writing_paused:
+            return
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._drain_waiters:
+                self._drain_waiters.remove(waiter)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    def _wake_reader(self) -> None:
+        waiter = self._data_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
