@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 # The session tests' transports (ws, wss, h2c, h2 over TLS) as fixtures any module can ask for.
-pytest_plugins = ["servers.client_endpoints"]
+pytest_plugins = ["servers.client_endpoints", "servers.haproxy_fronts"]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-import trustme
 from websockets.asyncio.server import ServerConnection
 from websockets.typing import Subprotocol
 
@@ -28,10 +27,10 @@ from mint.client import aio
 from mint.client.options import ClientKwargs, ConnectKwargs
 from mint.errors import ConnectionClosedError, ConnectionClosedOK, TransportError, WebSocketError
 from mint.websocket.extensions import PerMessageDeflate
-from servers import RunningServer, start_hypercorn
+from servers import RunningServer
 from servers.asgi_apps import SinkApp
 from servers.client_endpoints import Endpoint
-from servers.session_servers import WebsocketsServer, websockets_server, write_tls_files
+from servers.session_servers import WebsocketsServer, websockets_server
 
 TIMEOUT = 10.0
 
@@ -289,19 +288,6 @@ async def _collect(ws: aio.Session) -> list[str | bytes]:
 
 
 # -- a send held back by HTTP/2 flow control ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sink_servers(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[SinkApp, RunningServer, RunningServer]]:
-    app = SinkApp()
-    cert, key = write_tls_files(tls_server_cert, tmp_path_factory.mktemp("aio-sink-tls"))
-    h2c = start_hypercorn(app)
-    h2_tls = start_hypercorn(app, certfile=cert, keyfile=key)
-    yield app, h2c, h2_tls
-    h2c.stop()
-    h2_tls.stop()
 
 
 @pytest.mark.parametrize("transport", ["h2c", "h2-tls"])

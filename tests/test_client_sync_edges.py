@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from hypercorn.config import Config
 
 from mint import client
@@ -25,7 +24,7 @@ from mint.errors import ConnectionClosedError, ConnectionClosedOK, TransportErro
 from servers import RunningServer, start_hypercorn
 from servers.asgi_apps import ClientRecorder, SinkApp
 from servers.client_endpoints import Endpoint
-from servers.session_servers import SessionApp, write_tls_files
+from servers.session_servers import SessionApp
 
 TIMEOUT = 10.0
 
@@ -150,19 +149,6 @@ def test_sends_from_many_threads_never_interleave(endpoint: Endpoint) -> None:
 
 
 # -- a send held back by HTTP/2 flow control ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sink_servers(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[SinkApp, RunningServer, RunningServer]]:
-    app = SinkApp()
-    cert, key = write_tls_files(tls_server_cert, tmp_path_factory.mktemp("sync-sink-tls"))
-    h2c = start_hypercorn(app)
-    h2_tls = start_hypercorn(app, certfile=cert, keyfile=key)
-    yield app, h2c, h2_tls
-    h2c.stop()
-    h2_tls.stop()
 
 
 @pytest.mark.parametrize("transport", ["h2c", "h2-tls"])

@@ -9,47 +9,18 @@ fixture works and that ``upgrade``/``new`` hold up through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
 from mint import http, websocket
 from mint.errors import WebSocketError
 from mint.websocket import Binary, Close, Text
-from servers.haproxy import haproxy_front, require_haproxy
+from servers.haproxy import haproxy_front
 from servers.mint_client import Client, Mailbox
-from servers.session_servers import write_tls_files
-from servers.websockets_echo import RunningServer, websockets_echo_server
+from servers.websockets_echo import RunningServer
 
 MIB = 2**20
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[RunningServer]:
-    require_haproxy()  # before starting anything: a skip should cost nothing
-    with websockets_echo_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def tls_files(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str]:
-    return write_tls_files(tls_server_cert, tmp_path_factory.mktemp("haproxy-tls"))
-
-
-@pytest.fixture(scope="module")
-def h2c_front(backend: RunningServer) -> Iterator[int]:
-    with haproxy_front(backend.port) as port:
-        yield port
-
-
-@pytest.fixture(scope="module")
-def tls_front(backend: RunningServer, tls_files: tuple[str, str]) -> Iterator[int]:
-    with haproxy_front(backend.port, tls=tls_files) as port:
-        yield port
 
 
 def _two_websockets_on_one_connection(

@@ -19,6 +19,7 @@ import trustme
 from mint.client.options import ConnectKwargs
 
 from . import RunningServer, start_hypercorn
+from .asgi_apps import SinkApp
 from .session_servers import SessionApp, WebsocketsServer, websockets_server, write_tls_files
 
 
@@ -98,3 +99,16 @@ def closed_port() -> int:
 
 
 __all__ = ["Endpoint", "closed_port"]
+
+
+@pytest.fixture(scope="module")
+def sink_servers(
+    tls_files: tuple[str, str],
+) -> Iterator[tuple[SinkApp, RunningServer, RunningServer]]:
+    """One ``SinkApp`` served over h2c and over TLS: sends held back by HTTP/2 flow control."""
+    app = SinkApp()
+    h2c = start_hypercorn(app)
+    h2_tls = start_hypercorn(app, certfile=tls_files[0], keyfile=tls_files[1])
+    yield app, h2c, h2_tls
+    h2c.stop()
+    h2_tls.stop()
