@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .hypercorn_app import echo_messages, lifespan
+
 Scope = dict[str, Any]
 ASGIMessage = dict[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
@@ -56,7 +58,7 @@ class SinkApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
         if scope["type"] != "websocket" or (await receive())["type"] != "websocket.connect":
             return
         path = scope["path"]
@@ -84,7 +86,7 @@ class FlakyApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
         if scope["type"] != "websocket" or (await receive())["type"] != "websocket.connect":
             return
         self.attempts += 1
@@ -93,24 +95,7 @@ class FlakyApp:
             await send({"type": "websocket.http.response.body", "body": b"starting up"})
             return
         await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if message.get("bytes") is not None:
-                await send({"type": "websocket.send", "bytes": message["bytes"]})
-            else:
-                await send({"type": "websocket.send", "text": message.get("text") or ""})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        await echo_messages(receive, send)
 
 
 __all__ = ["ClientRecorder", "FlakyApp", "SinkApp"]

@@ -38,7 +38,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif scope["type"] == "websocket":
         await _websocket(scope, receive, send)
     elif scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan(receive, send)
 
 
 async def _http(scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,6 +108,11 @@ async def _websocket(scope: Scope, receive: Receive, send: Send) -> None:
     if subprotocols:
         accept["subprotocol"] = subprotocols[0]
     await send(accept)
+    await echo_messages(receive, send)
+
+
+async def echo_messages(receive: Receive, send: Send) -> None:
+    """Send every text and binary message of an accepted ASGI WebSocket back, until it ends."""
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -118,7 +123,8 @@ async def _websocket(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "websocket.send", "text": message.get("text") or ""})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer ASGI's lifespan messages (hypercorn sends them) until shutdown."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

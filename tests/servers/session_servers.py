@@ -38,6 +38,7 @@ from websockets.http11 import Request, Response
 
 from mint.websocket.handshake import accept_for
 
+from .hypercorn_app import lifespan
 from .websockets_echo import read_request_head
 
 Scope = dict[str, Any]
@@ -62,7 +63,7 @@ class SessionApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         client = scope.get("client")
         if client is not None:
@@ -110,16 +111,6 @@ class SessionApp:
                 await send({"type": "websocket.send", "bytes": message["bytes"]})
             else:
                 await send({"type": "websocket.send", "text": text or ""})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class WebsocketsServer:
