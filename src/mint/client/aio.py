@@ -368,7 +368,7 @@ class Session(SessionFacts):
         shared = self._shared
         if not state.messages:
             deadline = None if timeout is None else _now() + timeout
-            await shared.wait(lambda: bool(state.messages) or state.closed, deadline)
+            await shared.wait(self._message_ready, deadline)
         message = state.next_message()
         if message is None:
             state.raise_if_closed()
@@ -376,6 +376,10 @@ class Session(SessionFacts):
         if state.paused and state.queue_low:
             await shared.resume(state)
         return message
+
+    def _message_ready(self) -> bool:
+        state = self._state
+        return bool(state.messages) or state.closed
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._messages()

@@ -119,7 +119,10 @@ class Routes:
 
     def any_paused(self) -> bool:
         """Whether a session stopped reading (HTTP/1.1 backpressure: its socket is not read)."""
-        return any(isinstance(r, SessionState) and r.paused for r in self._routes.values())
+        for route in self._routes.values():  # a loop, not any(): asked before every read
+            if isinstance(route, SessionState) and route.paused:
+                return True
+        return False
 
     def sessions(self) -> list[SessionState]:
         return [route for route in self._routes.values() if isinstance(route, SessionState)]

@@ -49,9 +49,9 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mint.errors import MintError, TransportError
 from mint.http._aio_protocol import ReceiveProtocol
@@ -168,7 +168,9 @@ class AsyncConnection(ConnectionFacts):
         self._check_open()
         self._core.stream_request_body(ref, chunk, end_stream=end_stream)
         self._write()
-        await self.drain()
+        transport = self._transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            await self.drain()  # only then can it wait (see ``drain``)
 
     def cancel_request(self, ref: Ref) -> None:
         """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
@@ -207,17 +209,18 @@ class AsyncConnection(ConnectionFacts):
 
     # -- responses -------------------------------------------------------
 
-    async def recv(self, timeout: float | None = None) -> list[Event]:
+    def recv(self, timeout: float | None = None) -> Coroutine[Any, Any, list[Event]]:
         """Read until the core yields at least one event; ``None`` waits without limit.
 
         Raises ``TransportError(reason="timeout")`` when ``timeout`` seconds pass
         with no event (the connection stays usable, nothing read is lost), and
         ``TransportError(reason="closed")`` when the peer closed it and there is
         nothing left to report.  Cancelling the awaiting task is as safe as a timeout.
+        (A plain method returning the coroutine: one frame less on every wake-up.)
         """
-        return await self._receive(timeout, until_event=True)
+        return self._receive(timeout, until_event=True)
 
-    async def recv_once(self, timeout: float | None = None) -> list[Event]:
+    def recv_once(self, timeout: float | None = None) -> Coroutine[Any, Any, list[Event]]:
         """One read, and the events its bytes made: possibly none.
 
         For a caller that must look at its own state after every read, not
@@ -225,7 +228,7 @@ class AsyncConnection(ConnectionFacts):
         (the core sends the queued bytes as it arrives, and reports nothing)
         is woken by this returning.  Timeouts and EOF as in ``recv``.
         """
-        return await self._receive(timeout, until_event=False)
+        return self._receive(timeout, until_event=False)
 
     async def _receive(self, timeout: float | None, *, until_event: bool) -> list[Event]:
         if self._pending:
@@ -242,8 +245,14 @@ class AsyncConnection(ConnectionFacts):
         try:
             loop = asyncio.get_running_loop()
             deadline = None if timeout is None else loop.time() + timeout
+            protocol = self._protocol
             while True:
-                data = await self._read(deadline)
+                if not protocol.buffered:  # ``_read``, inline
+                    if deadline is None:
+                        await protocol.readable()
+                    else:
+                        await self._wait_readable(deadline)
+                data = self._take()
                 events = self._feed(data)
                 if events or (data and not until_event):
                     return events
@@ -374,26 +383,38 @@ class AsyncConnection(ConnectionFacts):
     async def _read(self, deadline: float | None) -> bytes:
         """Whatever was read since the last call, waiting until ``deadline``; ``b""`` on EOF.
 
-        No timer is armed when bytes already wait (the common case under
-        load), and none without a deadline.  A spent deadline still lets the
-        event loop take one look at the socket: ``recv(timeout=0)`` is a poll.
+        ``_receive`` has these lines inline (one frame less on every wake-up).
         """
         protocol = self._protocol
         if not protocol.buffered:
             if deadline is None:
-                await protocol.wait_readable()
+                await protocol.readable()
             else:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    await asyncio.sleep(0)  # one turn of the loop reads what the socket has
-                elif not protocol.buffered:
-                    with contextlib.suppress(*_TIMEOUTS):
-                        await _within(protocol.wait_readable(), remaining)
-                if not protocol.buffered:
-                    raise TransportError("no response event before the timeout", reason="timeout")
+                await self._wait_readable(deadline)
+        return self._take()
+
+    async def _wait_readable(self, deadline: float) -> None:
+        """Wait for bytes until ``deadline``; no timer at all when none is needed.
+
+        A spent deadline still lets the event loop take one look at the
+        socket: ``recv(timeout=0)`` is a poll.
+        """
+        protocol = self._protocol
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            await asyncio.sleep(0)  # one turn of the loop reads what the socket has
+        elif not protocol.buffered:
+            with contextlib.suppress(*_TIMEOUTS):
+                await _within(protocol.readable(), remaining)
+        if not protocol.buffered:
+            raise TransportError("no response event before the timeout", reason="timeout")
+
+    def _take(self) -> bytes:
+        """What the protocol kept (``b""`` at the end); bytes read before a failure come first."""
+        protocol = self._protocol
         data = protocol.take()
         if data or protocol.error is None:
-            return data  # bytes read before a failure come first
+            return data
         error = protocol.error
         if isinstance(error, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
             return b""
