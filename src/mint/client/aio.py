@@ -19,6 +19,7 @@ import logging
 import os
 import ssl
 import sys
+import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -80,7 +81,9 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
 
 
 def _now() -> float:
-    return asyncio.get_running_loop().time()
+    """The clock of every deadline here: monotonic, and not ``loop.time()``, whose
+    ``get_running_loop`` costs a ``getpid`` system call per call on Python 3.11."""
+    return time.monotonic()
 
 
 class AsyncSharedConnection(PooledConnection[AsyncConnection]):
@@ -168,11 +171,12 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         """After sessions changed: keepalive, their pending frames, backpressure, release."""
         for session in sessions:
             session.keepalive(now)
-            with contextlib.suppress(MintError):
-                # A write that failed has failed the connection (``write``) and every
-                # route learnt why; the caller reading for everyone must not get the
-                # raw error instead of what its own session received before it.
-                await self.flush(session)
+            if session.has_outgoing():
+                with contextlib.suppress(MintError):
+                    # A write that failed has failed the connection (``write``) and every
+                    # route learnt why; the caller reading for everyone must not get the
+                    # raw error instead of what its own session received before it.
+                    await self.flush(session)
             if self.failure is not None:
                 return
             if session.closed:

@@ -182,11 +182,12 @@ class SharedConnection(PooledConnection[http.Connection]):
         """After sessions changed: keepalive, their pending frames, backpressure, release."""
         for session in sessions:
             session.keepalive(now)
-            with contextlib.suppress(MintError):
-                # A write that failed has failed the connection (``write``) and every
-                # route learnt why; the caller reading for everyone must not get the
-                # raw error instead of what its own session received before it.
-                self.flush(session)
+            if session.has_outgoing():
+                with contextlib.suppress(MintError):
+                    # A write that failed has failed the connection (``write``) and every
+                    # route learnt why; the caller reading for everyone must not get the
+                    # raw error instead of what its own session received before it.
+                    self.flush(session)
             if self.failure is not None:
                 return
             if session.closed:

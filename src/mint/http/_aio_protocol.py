@@ -26,7 +26,7 @@ class ReceiveProtocol(asyncio.Protocol):
     """Keeps what the event loop read until ``take`` and says when writing may go on."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self._chunks: list[bytes] = []
         self._size = 0
@@ -115,7 +115,7 @@ class ReceiveProtocol(asyncio.Protocol):
         """
         waiter = self._data_waiter
         if waiter is None or waiter.done():
-            waiter = self._data_waiter = self._loop.create_future()
+            waiter = self._data_waiter = self.loop.create_future()
             if self.buffered:
                 waiter.set_result(None)
         return waiter
@@ -128,7 +128,7 @@ class ReceiveProtocol(asyncio.Protocol):
             raise ConnectionResetError("the connection was lost")
         if not self._writing_paused:
             return
-        waiter = self._loop.create_future()
+        waiter = self.loop.create_future()
         self._drain_waiters.append(waiter)
         try:
             await waiter

@@ -243,7 +243,7 @@ class AsyncConnection(ConnectionFacts):
             )
         self._receiving = True
         try:
-            loop = asyncio.get_running_loop()
+            loop = self._protocol.loop  # not get_running_loop(): a getpid call on Python 3.11
             deadline = None if timeout is None else loop.time() + timeout
             protocol = self._protocol
             while True:
@@ -400,7 +400,7 @@ class AsyncConnection(ConnectionFacts):
         socket: ``recv(timeout=0)`` is a poll.
         """
         protocol = self._protocol
-        remaining = deadline - asyncio.get_running_loop().time()
+        remaining = deadline - protocol.loop.time()
         if remaining <= 0:
             await asyncio.sleep(0)  # one turn of the loop reads what the socket has
         elif not protocol.buffered:
