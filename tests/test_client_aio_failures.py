@@ -461,6 +461,37 @@ def test_messages_before_a_dropped_connection_are_returned_first() -> None:
         run(lambda: main(port))
 
 
+def test_a_pong_that_cannot_be_written_does_not_hide_the_message_before_it() -> None:
+    """The server sends a message and a ping, then ends its side of the connection.
+
+    The loop has read all three (data, then EOF) before the session looks, so
+    the pong it owes is written to a transport that is already closing.  That
+    failed write must not be what ``recv`` raises: the message comes first,
+    then the session's own closed error.
+    """
+
+    def script(connection: socket.socket) -> None:
+        accept_websocket(connection)
+        connection.recv(1024)  # the client's "go"
+        connection.sendall(server_frame(0x1, b"hello") + server_frame(PING, b"p"))
+        connection.shutdown(socket.SHUT_WR)
+        read_until_eof(connection)
+
+    async def main(port: int) -> None:
+        ws = await aio.connect(f"ws://127.0.0.1:{port}/", compression=False, ping_interval=None)
+        await ws.send("go")
+        await asyncio.sleep(0.3)  # the loop reads the frames and the EOF meanwhile
+        assert ws.connection.transport.is_closing()
+        assert await ws.recv(TIMEOUT) == "hello"
+        with pytest.raises(ConnectionClosedError) as lost:
+            await ws.recv(TIMEOUT)
+        assert lost.value.close_code == 1006
+        await ws.close()
+
+    with scripted_server(script) as port:
+        run(lambda: main(port))
+
+
 def test_tcp_drop_mid_session_over_http1() -> None:
     async def main(server: WebsocketsServer) -> None:
         ws = await aio.connect(f"ws://127.0.0.1:{server.port}/")
