@@ -93,15 +93,6 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
     return await asyncio.wait_for(awaitable, timeout)
 
 
-def _aio_error(exc: BaseException, doing: str) -> TransportError:
-    """Map asyncio's own failures onto the blocking shell's reasons."""
-    if isinstance(exc, asyncio.IncompleteReadError):
-        error = TransportError(f"{doing} failed (closed): {exc}", reason="closed")
-        error.__cause__ = exc
-        return error
-    return transport_error(exc, doing)
-
-
 class AsyncConnection(ConnectionFacts):
     """One HTTP connection: an asyncio transport, and the core that speaks HTTP over it.
 
@@ -203,9 +194,9 @@ class AsyncConnection(ConnectionFacts):
             raise TransportError(
                 "the server did not take our bytes before the timeout", reason="timeout"
             ) from exc
-        except (OSError, asyncio.IncompleteReadError) as exc:
+        except OSError as exc:
             self._close_transport()
-            raise _aio_error(exc, "writing to the server") from exc
+            raise transport_error(exc, "writing to the server") from exc
 
     # -- responses -------------------------------------------------------
 
@@ -419,7 +410,7 @@ class AsyncConnection(ConnectionFacts):
         if isinstance(error, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
             return b""
         self._close_transport()
-        raise _aio_error(error, "reading from the server") from error
+        raise transport_error(error, "reading from the server") from error
 
     def _write(self, *, strict: bool = True) -> None:
         """Hand the core's bytes to the transport, which sends them as the socket allows.
