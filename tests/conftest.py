@@ -14,7 +14,20 @@ import pytest
 import trustme
 
 # The session tests' transports (ws, wss, h2c, h2 over TLS) as fixtures any module can ask for.
-pytest_plugins = ["servers.client_endpoints", "servers.haproxy_fronts"]
+pytest_plugins = ["servers.client_endpoints", "servers.haproxy_fronts", "servers.proxy_servers"]
+
+
+#: What urllib-style clients read from the environment (lower and upper case alike):
+#: a proxy set on the machine running the tests must not reroute their loopback traffic.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "request_method")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable of the machine leaks into a test (subprocesses inherit the cleaned one)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,33 @@ class TransportError(MintError):
     """The socket or TLS layer failed: refused, timed out, closed, bad certificate."""
 
 
+class ProxyError(TransportError):
+    """A proxy did not open the tunnel to the target: refused, failed, or not a proxy at all.
+
+    ``reason`` says how: ``"proxy_auth_required"`` (HTTP 407),
+    ``"proxy_refused"`` (any other non-2xx answer to CONNECT),
+    ``"socks_auth_required"`` / ``"socks_auth_failed"``, ``"socks_<failure>"``
+    for a SOCKS5 reply code (``"socks_connection_refused"``,
+    ``"socks_host_unreachable"``, ...), ``"proxy_closed"`` (it hung up before
+    answering) and ``"proxy_protocol"`` (its answer made no sense).
+    ``status`` is the HTTP status of the proxy's answer and ``reply_code`` the
+    SOCKS5 reply code, each ``None`` when there was none.  A subclass of
+    ``TransportError`` because, to the caller, the way to the server failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        reply_code: int | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+        self.reply_code = reply_code
+
+
 class HTTPError(MintError):
     """The HTTP peer (or the caller) broke the HTTP protocol, or a stream was refused."""
 
@@ -105,6 +132,7 @@ __all__ = [
     "HTTPError",
     "MintError",
     "ProtocolError",
+    "ProxyError",
     "TransportError",
     "UpgradeFailureError",
     "WebSocketError",

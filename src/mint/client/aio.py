@@ -45,9 +45,10 @@ from mint.client.options import (
     split_connect_kwargs,
 )
 from mint.client.pool import PooledConnection, pick, start_session, sweep
+from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
 from mint.client.session import Message, SessionFacts, SessionState, fragments
-from mint.client.sync import retryable
+from mint.client.sync import PoolKey, retryable
 from mint.errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -461,7 +462,11 @@ class Session(SessionFacts):
 
 
 class Client:
-    """The blocking ``Client``'s twin: pooled connections, one HTTP/2 connection per origin."""
+    """The blocking ``Client``'s twin: pooled connections, one HTTP/2 connection per origin.
+
+    ``proxy`` and ``proxy_ssl_context`` as for the blocking ``Client``: left
+    out, the environment names the proxy (read once, here).
+    """
 
     def __init__(
         self,
@@ -474,15 +479,19 @@ class Client:
         connect_timeout: float | None = 10.0,
         idle_timeout: float | None = 60.0,
         http2_window_size: int = 1 << 20,
+        proxy: ProxySetting = FROM_ENVIRONMENT,
+        proxy_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         protocols_for("https", http2)
         self._http2 = http2
         self._tls = TLSOptions(ssl_context, cafile, verify, server_hostname)
+        self._proxies = client_proxies(proxy)  # the environment, read now (mint.client.proxies)
+        self._proxy_ssl_context = proxy_ssl_context
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
         self._window = http2_window_size
-        self._origin_locks: dict[Origin, asyncio.Lock] = {}
-        self._pool: dict[Origin, list[AsyncSharedConnection]] = {}
+        self._origin_locks: dict[PoolKey, asyncio.Lock] = {}
+        self._pool: dict[PoolKey, list[AsyncSharedConnection]] = {}
         self._no_extended_connect: set[Origin] = set()
         #: Origins that answered with HTTP/1.1: their dials need not wait for each other.
         self._http1_origins: set[Origin] = set()
@@ -661,32 +670,36 @@ class Client:
             raise MintError("the client is closed", reason="closed")
         await self._sweep(_now())
         origin = target.origin
+        proxy = self._proxies.for_target(target)
+        key: PoolKey = (*origin, proxy)  # two proxies to one origin share nothing
         # One dial per origin at a time, so concurrent sessions share the HTTP/2
         # connection it opens; HTTP/1.1 connections are one per session anyway,
         # and dialing them one after another would only queue the sessions.
         serial = protocols != ("http1",) and origin not in self._http1_origins
-        lock = self._origin_locks.setdefault(origin, asyncio.Lock())
+        lock = self._origin_locks.setdefault(key, asyncio.Lock())
         async with lock if serial else contextlib.nullcontext():
-            for pooled in list(self._pool.get(origin, [])):
+            for pooled in list(self._pool.get(key, [])):
                 if pooled.routes.idle_since is not None:
                     await pooled.poll()  # a dead one fails here, and is not picked
-            shared = pick(
-                self._pool.get(origin, []), protocols, websocket_session=websocket_session
-            )
+            shared = pick(self._pool.get(key, []), protocols, websocket_session=websocket_session)
             if shared is not None:
                 if not shared.http2:
                     shared.routes.idle_since = None
                 return shared
-            conn = await self._dial(target, protocols, deadline)
+            conn = await self._dial(target, protocols, deadline, proxy)
             shared = AsyncSharedConnection(conn, origin)
             if not shared.http2 and "http2" in protocols:
                 # The server chose HTTP/1.1 (not our fallback): its dials need not queue.
                 self._http1_origins.add(origin)
-            self._pool.setdefault(origin, []).append(shared)
+            self._pool.setdefault(key, []).append(shared)
             return shared
 
     async def _dial(
-        self, target: Target, protocols: tuple[str, ...], deadline: float | None
+        self,
+        target: Target,
+        protocols: tuple[str, ...],
+        deadline: float | None,
+        proxy: str | None,
     ) -> AsyncConnection:
         timeout = self._connect_timeout
         if deadline is not None:
@@ -704,17 +717,19 @@ class Client:
             verify=tls.verify,
             server_hostname=tls.server_hostname,
             http2_window_size=self._window,
+            proxy=proxy,
+            proxy_ssl_context=self._proxy_ssl_context,
         )
 
     async def _sweep(self, now: float, idle_timeout: float | None = None) -> None:
         """Drop dead connections and close idle ones (``idle_timeout``: the client's)."""
         limit = self._idle_timeout if idle_timeout is None else idle_timeout
-        for origin, conns in list(self._pool.items()):
+        for key, conns in list(self._pool.items()):
             keep, idle = sweep(conns, now, limit)
             if keep:
-                self._pool[origin] = keep
+                self._pool[key] = keep
             else:
-                del self._pool[origin]
+                del self._pool[key]
             for shared in idle:
                 await shared.close()
 

@@ -209,6 +209,9 @@ class ClientKwargs(TypedDict, total=False):
     verify: bool
     server_hostname: str | None
     http2_window_size: int
+    #: A proxy URL, or None for none; left out, the environment decides (``mint.client.proxies``).
+    proxy: str | None
+    proxy_ssl_context: ssl.SSLContext | None
 
 
 class ConnectKwargs(SessionKwargs, ClientKwargs, total=False):

@@ -45,6 +45,7 @@ from mint.client.options import (
     split_connect_kwargs,
 )
 from mint.client.pool import PooledConnection, pick, start_session, sweep
+from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
 from mint.client.session import Message, SessionFacts, SessionState, fragments
 from mint.errors import (
@@ -52,10 +53,12 @@ from mint.errors import (
     ConnectionClosedOK,
     HTTPError,
     MintError,
+    ProxyError,
     TransportError,
     UpgradeFailureError,
     WebSocketError,
 )
+from mint.http.proxy import PERMANENT_REASONS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -64,11 +67,14 @@ log = logging.getLogger("mint.client")
 
 _READ_SIZE = 256 * 1024
 Origin = tuple[str, str, int]
+#: The pool's key: an origin and the proxy (URL or None) its connections go through.
+PoolKey = tuple[str, str, int, str | None]
 
 
 def _wait_readable(sock: socket.socket, timeout: float | None) -> bool:
     """Wait until ``sock`` has bytes (or EOF); poll(), not select(), so fds past 1023 work."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+    pending = getattr(sock, "pending", None)  # SSLSocket, or TLS inside a proxy's TLS
+    if pending is not None and pending():
         return True  # decrypted bytes wait in the TLS layer, where poll cannot see them
     fd = sock.fileno()
     if fd < 0:
@@ -526,6 +532,14 @@ class Client:
     each session has a connection of its own, and requests reuse idle ones.
     Connections with nothing open are closed once ``idle_timeout`` passed,
     checked whenever the client is used (no timer runs in between).
+
+    ``proxy``: a proxy URL (``http://``, ``https://``, ``socks5://``,
+    ``socks5h://``, maybe with ``user:password@``) for every connection,
+    ``None`` for none, or left out to follow the environment
+    (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, read once
+    here: see ``mint.client.proxies``).  Connections are pooled per origin
+    *and* proxy.  ``proxy_ssl_context`` is for TLS to an ``https://`` proxy
+    (by default it is verified with ``cafile``/``verify``, like the servers).
     """
 
     def __init__(
@@ -539,16 +553,20 @@ class Client:
         connect_timeout: float | None = 10.0,
         idle_timeout: float | None = 60.0,
         http2_window_size: int = 1 << 20,
+        proxy: ProxySetting = FROM_ENVIRONMENT,
+        proxy_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         protocols_for("https", http2)  # checks the value before any I/O
         self._http2 = http2
         self._tls = TLSOptions(ssl_context, cafile, verify, server_hostname)
+        self._proxies = client_proxies(proxy)
+        self._proxy_ssl_context = proxy_ssl_context
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
         self._window = http2_window_size
         self._lock = threading.Lock()
-        self._origin_locks: dict[Origin, threading.Lock] = {}
-        self._pool: dict[Origin, list[SharedConnection]] = {}
+        self._origin_locks: dict[PoolKey, threading.Lock] = {}
+        self._pool: dict[PoolKey, list[SharedConnection]] = {}
         #: Origins whose HTTP/2 server refused extended CONNECT: sessions go straight to HTTP/1.1.
         self._no_extended_connect: set[Origin] = set()
         #: Origins that answered with HTTP/1.1: their dials need not wait for each other.
@@ -739,18 +757,20 @@ class Client:
         websocket_session: bool,
     ) -> SharedConnection:
         origin = target.origin
+        proxy = self._proxies.for_target(target)
+        key: PoolKey = (*origin, proxy)
         with self._lock:
             if self._closed:
                 raise MintError("the client is closed", reason="closed")
             self._sweep(time.monotonic())
-            origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
+            origin_lock = self._origin_locks.setdefault(key, threading.Lock())
         # One dial per origin at a time: ten threads opening sessions to one
         # HTTP/2 server should share the connection the first one opens.
         # HTTP/1.1 connections are one per session anyway: no need to queue.
         serial = protocols != ("http1",) and origin not in self._http1_origins
         with origin_lock if serial else contextlib.nullcontext():
             with self._lock:
-                candidates = list(self._pool.get(origin, []))
+                candidates = list(self._pool.get(key, []))
             for shared in candidates:
                 with shared.lock:
                     if not shared.http2 and shared.routes.idle_since is None:
@@ -761,18 +781,22 @@ class Client:
                         if not shared.http2:
                             shared.routes.idle_since = None  # claimed before the lock drops
                         return shared
-            conn = self._dial(target, protocols, deadline)
+            conn = self._dial(target, protocols, deadline, proxy)
             shared = SharedConnection(conn, origin)
             if not shared.http2:
                 shared.routes.idle_since = None  # ours: pooled before our route is added
                 if "http2" in protocols:  # the server chose HTTP/1.1, not our fallback
                     self._http1_origins.add(origin)
             with self._lock:
-                self._pool.setdefault(origin, []).append(shared)
+                self._pool.setdefault(key, []).append(shared)
             return shared
 
     def _dial(
-        self, target: Target, protocols: tuple[str, ...], deadline: float | None
+        self,
+        target: Target,
+        protocols: tuple[str, ...],
+        deadline: float | None,
+        proxy: str | None,
     ) -> http.Connection:
         timeout = self._connect_timeout
         if deadline is not None:
@@ -790,20 +814,22 @@ class Client:
             verify=tls.verify,
             server_hostname=tls.server_hostname,
             http2_window_size=self._window,
+            proxy=proxy,
+            proxy_ssl_context=self._proxy_ssl_context,
         )
 
     def _sweep(self, now: float, idle_timeout: float | None = None) -> None:
         """Drop dead connections and close idle ones (called with the pool lock held)."""
-        for origin, conns in list(self._pool.items()):
+        for key, conns in list(self._pool.items()):
             keep, idle = sweep(
                 conns, now, self._idle_timeout if idle_timeout is None else idle_timeout
             )
             for shared in idle:
                 shared.close()
             if keep:
-                self._pool[origin] = keep
+                self._pool[key] = keep
             else:
-                del self._pool[origin]
+                del self._pool[key]
 
     def connections(self) -> list[http.Connection]:
         """The open connections in the pool, for inspection (tests, metrics)."""
@@ -870,7 +896,13 @@ class Reconnecting:
 
 
 def retryable(exc: MintError) -> bool:
-    """Whether a failed connect may succeed later: transport trouble, 5xx, 429."""
+    """Whether a failed connect may succeed later: transport trouble, 5xx, 429.
+
+    Not a proxy that refused our credentials (or wants some): asking again
+    with the same ones cannot help.
+    """
+    if isinstance(exc, ProxyError) and exc.reason in PERMANENT_REASONS:
+        return False
     if isinstance(exc, UpgradeFailureError):
         return exc.status >= 500 or exc.status == 429
     return isinstance(exc, (TransportError, HTTPError, ConnectionClosedError))

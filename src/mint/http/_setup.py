@@ -143,6 +143,25 @@ def tls_context(
     return context
 
 
+def proxy_tls_context(
+    proxy_ssl_context: ssl.SSLContext | None, cafile: str | None, verify: bool
+) -> ssl.SSLContext:
+    """The context for TLS to an ``https://`` proxy itself (not to the target behind it).
+
+    A caller's ``proxy_ssl_context`` is used exactly as given.  Otherwise the
+    proxy is verified like the target: the same ``cafile`` (a private CA
+    usually signs both the proxy and the servers behind it, and one option
+    beats two) and the same ``verify``.  The target's own ``ssl_context`` is
+    never reused for the proxy: its ALPN list is the target's, and what it
+    trusts was chosen for the target.  ALPN offers ``http/1.1`` only, the
+    version CONNECT is spoken in here.
+    """
+    if proxy_ssl_context is not None:
+        return proxy_ssl_context
+    context = tls_context(None, cafile, verify, ("http1",))
+    return context
+
+
 def use_http2(scheme: str, offered: Sequence[str], alpn: str | None) -> bool:
     """HTTP/2 when ALPN chose ``h2``; on cleartext only when it is the sole offer (h2c).
 
@@ -301,6 +320,7 @@ __all__ = [
     "make_core",
     "offered_protocols",
     "plan_connect",
+    "proxy_tls_context",
     "tls_context",
     "transport_error",
     "use_http2",

@@ -34,6 +34,8 @@ import socket
 import ssl
 import time
 
+from mint.http._proxy_socket import TunneledTLSSocket
+
 #: Reads start at this size, grow while they come back full, and fall back
 #: once they come back small: a 1 MiB message then costs a few reads, while a
 #: stream of small messages never pays for allocating a large buffer.
@@ -78,7 +80,10 @@ class NonBlockingSocket:
         self._read_size = READ_SIZE
         #: The last read came back short: the kernel had nothing more then.
         self._drained = False
-        self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
+        # TLS inside a proxy's TLS (``TunneledTLSSocket``) reads and writes as an SSLSocket does.
+        self._tls: ssl.SSLSocket | TunneledTLSSocket | None = (
+            sock if isinstance(sock, (ssl.SSLSocket, TunneledTLSSocket)) else None
+        )
         self._gather = hasattr(sock, "sendmsg") and self._tls is None
         #: What the next ``recv`` reports before reading: the EOF (``b""``) or
         #: error that ended a gathering of TLS records, held back so that the

@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from mint.errors import MintError, TransportError
+from mint.errors import MintError, ProxyError, TransportError
 from mint.http._aio_protocol import ReceiveProtocol
 from mint.http._setup import (
     ConnectionFacts,
@@ -62,6 +62,7 @@ from mint.http._setup import (
     http2_method,
     make_core,
     plan_connect,
+    proxy_tls_context,
     tls_context,
     transport_error,
     use_http2,
@@ -69,6 +70,7 @@ from mint.http._setup import (
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
 from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
+from mint.http.proxy import Proxy, check_no_leftover, is_ip_address, open_tunnel, parse_proxy
 
 # asyncio.TimeoutError is the builtin only from Python 3.11 on.
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
@@ -499,6 +501,8 @@ async def connect(
     server_hostname: str | None = None,
     http2_window_size: int = DEFAULT_RECEIVE_WINDOW,
     http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    proxy: str | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncConnection:
     """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
 
@@ -507,7 +511,10 @@ async def connect(
     ``protocols`` on ``https``; ``protocols=("http2",)`` on ``http`` is h2c
     with prior knowledge; for HTTP/2 this returns once the server's first
     SETTINGS arrived.  ``timeout`` bounds the whole connect, and later each
-    ``drain``.
+    ``drain``.  ``proxy`` and ``proxy_ssl_context`` as for the blocking
+    ``connect``: the tunnel is opened within ``timeout``, and TLS to the
+    server inside an ``https://`` proxy's TLS needs Python 3.11's
+    ``loop.start_tls`` over a TLS transport.
     """
     plan = plan_connect(
         scheme,
@@ -520,13 +527,31 @@ async def connect(
         http2_window_size,
         http2_max_frame_size,
     )
+    via = None if proxy is None else parse_proxy(proxy)
     context = (
         tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
     )
+    proxy_context = (
+        proxy_tls_context(proxy_ssl_context, plan.cafile, verify)
+        if via is not None and via.tls
+        else None
+    )
+    if context is not None and proxy_context is not None and sys.version_info < (3, 11):
+        raise MintError(
+            "TLS to the server inside TLS to an https:// proxy needs Python 3.11 for asyncio",
+            reason="not_supported",
+        )
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
+    leftover = b""
 
     async def dial() -> tuple[asyncio.Transport, ReceiveProtocol]:
+        nonlocal leftover
+        if via is not None:
+            transport, protocol, leftover = await _open_tunnel(
+                via, proxy_context, context, plan.host, plan.port, server_hostname or plan.host
+            )
+            return transport, protocol
         try:
             sock = await _open_socket(plan.host, plan.port)
         except OSError as exc:
@@ -539,8 +564,10 @@ async def connect(
     try:
         transport, protocol = await asyncio.wait_for(dial(), timeout)
     except _TIMEOUTS as exc:
+        where = "" if via is None else f" through the proxy {via.url}"
         raise TransportError(
-            f"connecting to {plan.host}:{plan.port} failed (timeout): no answer within {timeout}s",
+            f"connecting to {plan.host}:{plan.port}{where} failed (timeout):"
+            f" no answer within {timeout}s",
             reason="timeout",
         ) from exc
 
@@ -564,9 +591,85 @@ async def connect(
         write_timeout=timeout,
         alpn_protocol=alpn,
     )
+    if leftover:
+        # The server's first bytes (an h2c server's SETTINGS) came with the proxy's answer.
+        try:
+            conn._pending.extend(conn._feed(leftover))
+        except BaseException:
+            await conn.close()
+            raise
     if http2:
         await conn._await_server_settings(deadline)
     return conn
+
+
+async def _open_tunnel(
+    proxy: Proxy,
+    proxy_context: ssl.SSLContext | None,
+    context: ssl.SSLContext | None,
+    host: str,
+    port: int,
+    server_hostname: str,
+) -> tuple[asyncio.Transport, ReceiveProtocol, bytes]:
+    """Dial ``proxy``, have it open a tunnel to ``host``:``port``, start TLS to the server in it.
+
+    Returns the transport and protocol to speak to the server over, and the
+    server's bytes that came with the proxy's answer (none when TLS follows:
+    a TLS server waits for our hello).  The caller bounds it with its timeout.
+    """
+    doing = f"opening a tunnel through the proxy {proxy.url}"
+    try:
+        sock = await _open_socket(proxy.host, proxy.port)
+    except OSError as exc:
+        raise transport_error(exc, f"connecting to the proxy {proxy.url}") from exc
+    try:
+        transport, protocol = await _open_transport(sock, proxy_context, proxy.host)
+    except (OSError, ValueError) as exc:
+        raise transport_error(exc, doing) from exc
+    try:
+        if proxy.resolve_locally and not is_ip_address(host):
+            host = await _resolve(host, port)
+        tunnel = open_tunnel(proxy, host, port)
+        while True:
+            outgoing = tunnel.data_to_send()
+            if outgoing:
+                transport.write(outgoing)
+            if tunnel.ready:
+                break
+            await protocol.readable()
+            data = protocol.take()
+            if not data and protocol.error is not None:
+                error = protocol.error
+                if not isinstance(error, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
+                    raise transport_error(error, doing) from error
+            tunnel.receive_data(data)
+        if context is None:
+            return transport, protocol, tunnel.leftover
+        check_no_leftover(tunnel.leftover, proxy)
+        inner = ReceiveProtocol(asyncio.get_running_loop())
+        try:
+            tls = await asyncio.get_running_loop().start_tls(
+                transport, inner, context, server_hostname=server_hostname
+            )
+        except (OSError, ValueError) as exc:
+            raise transport_error(exc, f"TLS handshake with {host}:{port}") from exc
+        if tls is None:  # pragma: no cover - only when the transport closed meanwhile
+            raise ProxyError(f"the proxy {proxy.url} closed the tunnel", reason="proxy_closed")
+        assert isinstance(tls, asyncio.Transport)
+        inner.connection_made(tls)
+        return tls, inner, b""
+    except BaseException:
+        transport.close()
+        raise
+
+
+async def _resolve(host: str, port: int) -> str:
+    """The first address ``host`` resolves to, for a ``socks5://`` proxy that gets no names."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise transport_error(exc, f"resolving {host}") from exc
+    return str(infos[0][4][0])
 
 
 __all__ = ["AsyncConnection", "connect"]

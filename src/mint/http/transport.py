@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from mint.errors import MintError, TransportError
+from mint.http._proxy_socket import tunnel_through, wrap_tunneled
 from mint.http._setup import (
     ConnectionFacts,
     awaiting_server_settings,
@@ -32,6 +33,7 @@ from mint.http._setup import (
     http2_method,
     make_core,
     plan_connect,
+    proxy_tls_context,
     tls_context,
     transport_error,
     use_http2,
@@ -40,6 +42,7 @@ from mint.http._socket_io import NonBlockingSocket
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
 from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
+from mint.http.proxy import check_no_leftover, parse_proxy
 
 
 class Connection(ConnectionFacts):
@@ -247,6 +250,18 @@ class Connection(ConnectionFacts):
             self.close()
             raise
 
+    def _take_early(self, data: bytes) -> None:
+        """Feed the server's bytes that came with a proxy's answer, as if just read.
+
+        An h2c server's SETTINGS may well ride along with the proxy's 200;
+        the events they make wait for the first ``recv``.
+        """
+        try:
+            self._pending.extend(self._feed(data))
+        except BaseException:
+            self.close()
+            raise
+
     def _check_socket(self) -> None:
         if self._socket_closed:
             raise TransportError("the connection is closed", reason="closed")
@@ -349,6 +364,8 @@ def connect(
     server_hostname: str | None = None,
     http2_window_size: int = DEFAULT_RECEIVE_WINDOW,
     http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    proxy: str | None = None,
+    proxy_ssl_context: ssl.SSLContext | None = None,
 ) -> Connection:
     """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
 
@@ -360,6 +377,18 @@ def connect(
     knowledge (h2c).  For HTTP/2 this returns once the server's first SETTINGS
     arrived, so ``extended_connect_enabled`` is meaningful right away.
     ``timeout`` bounds the whole connect, and later each write.
+
+    ``proxy`` (a URL: ``http://``, ``https://``, ``socks5://``, ``socks5h://``,
+    with optional percent-encoded ``user:password@``) opens a tunnel to the
+    server through that proxy first (see ``mint.http.proxy``): HTTP CONNECT
+    for ``http``/``https`` proxies, SOCKS5 otherwise (needs the ``socks``
+    extra); ``socks5://`` resolves the server's name here, ``socks5h://``
+    lets the proxy resolve it.  ``timeout`` covers the tunnel too, and
+    nothing reaches the server before the proxy opened it (``ProxyError``
+    otherwise).  TLS to an ``https://`` proxy uses
+    ``proxy_ssl_context`` if given, else the same ``cafile``/``verify`` as the
+    server (see ``_setup.proxy_tls_context``); TLS to the server then runs
+    inside it, with ALPN as usual.
     """
     plan = plan_connect(
         scheme,
@@ -372,24 +401,35 @@ def connect(
         http2_window_size,
         http2_max_frame_size,
     )
+    via = None if proxy is None else parse_proxy(proxy)
     # Built before dialing, as the asyncio shell does: a bad cafile costs no round trip.
     context = (
         tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None
     )
+    proxy_context = (
+        proxy_tls_context(proxy_ssl_context, plan.cafile, verify)
+        if via is not None and via.tls
+        else None
+    )
     deadline = None if timeout is None else time.monotonic() + timeout
 
+    dial_host, dial_port = (plan.host, plan.port) if via is None else (via.host, via.port)
     try:
-        sock = socket.create_connection((plan.host, plan.port), timeout=timeout)
+        sock = socket.create_connection((dial_host, dial_port), timeout=timeout)
     except OSError as exc:
-        raise transport_error(exc, f"connecting to {plan.host}:{plan.port}") from exc
+        raise transport_error(exc, f"connecting to {dial_host}:{dial_port}") from exc
     alpn: str | None = None
+    leftover = b""
+    if via is not None:  # closes the socket itself if the tunnel fails
+        sock, leftover = tunnel_through(sock, via, proxy_context, plan.host, plan.port, deadline)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
+            if via is not None:
+                check_no_leftover(leftover, via)
             sock.settimeout(_remaining(deadline))
-            tls_sock = context.wrap_socket(sock, server_hostname=server_hostname or plan.host)
-            sock = tls_sock
-            alpn = tls_sock.selected_alpn_protocol()
+            sock = wrap_tunneled(sock, context, server_hostname or plan.host)
+            alpn = sock.selected_alpn_protocol()  # type: ignore[attr-defined]
     except (OSError, ValueError) as exc:
         sock.close()
         raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
@@ -412,6 +452,8 @@ def connect(
         write_timeout=timeout,
         alpn_protocol=alpn,
     )
+    if leftover:
+        conn._take_early(leftover)
     if http2:
         conn._await_server_settings(deadline)
     return conn
