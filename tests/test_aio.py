@@ -751,3 +751,39 @@ def test_bad_http2_settings_are_refused_before_dialing() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(main())
+
+
+def test_a_cancel_during_connect_is_never_lost() -> None:
+    """Cancelled at any moment of the dial, connect raises CancelledError at once.
+
+    ``asyncio.wait_for`` before Python 3.12 returns the result of an awaitable
+    that finished in the same loop turn the cancel came in, and the cancel is
+    gone: the caller's task went on to the handshake.  Cancelling after 0, 1,
+    2, ... loop turns walks the cancel across every step of the dial.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    async def main() -> None:
+        cancelled = 0
+        for turns in range(50):
+            task = asyncio.ensure_future(connect("http", "127.0.0.1", port, timeout=5))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if task.done():  # connected before the cancel: every step was walked
+                await (await task).close()
+                break
+            task.cancel()
+            try:
+                conn = await task
+            except asyncio.CancelledError:
+                cancelled += 1
+                continue
+            await conn.close()
+            raise AssertionError(f"a cancel after {turns} loop turns was lost")
+        assert cancelled >= 2  # the walk crossed the dial, not only its first step
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        listener.close()

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -98,4 +99,25 @@ class FlakyApp:
         await echo_messages(receive, send)
 
 
-__all__ = ["ClientRecorder", "FlakyApp", "SinkApp"]
+class RequestHeadersApp:
+    """Accepts WebSockets, sends the request headers as one JSON text message, then echoes.
+
+    What a client put in its handshake (``-H`` on the command line, say) as
+    the server saw it, over either HTTP version: a JSON list of
+    ``[name, value]`` pairs, names in lower case as ASGI gives them.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+        if scope["type"] != "websocket" or (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        headers = [
+            [name.decode("latin-1"), value.decode("latin-1")] for name, value in scope["headers"]
+        ]
+        await send({"type": "websocket.send", "text": json.dumps(headers)})
+        await echo_messages(receive, send)
+
+
+__all__ = ["ClientRecorder", "FlakyApp", "RequestHeadersApp", "SinkApp"]

@@ -562,7 +562,9 @@ async def connect(
             raise transport_error(exc, f"TLS handshake with {plan.host}:{plan.port}") from exc
 
     try:
-        transport, protocol = await asyncio.wait_for(dial(), timeout)
+        # Not asyncio.wait_for: before Python 3.12 it can return the result of a
+        # dial that finished just as a cancel came, and the cancel is lost.
+        transport, protocol = await _within(dial(), timeout)
     except _TIMEOUTS as exc:
         where = "" if via is None else f" through the proxy {via.url}"
         raise TransportError(
