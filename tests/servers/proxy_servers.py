@@ -65,14 +65,21 @@ def _free_port() -> int:
 
 
 def start_pproxy(
-    scheme: str, *, auth: bool = False, tls_files: tuple[str, str] | None = None
+    scheme: str,
+    *,
+    auth: bool = False,
+    tls_files: tuple[str, str] | None = None,
+    credentials: tuple[str, str] = CREDENTIALS,
 ) -> PproxyServer:
-    """Start pproxy listening on 127.0.0.1 and wait until it accepts connections."""
+    """Start pproxy listening on 127.0.0.1 and wait until it accepts connections.
+
+    With ``auth`` it wants ``credentials`` (the tests' own by default).
+    """
     listen = {"http": "http", "https": "http+ssl", "socks5": "socks5"}[scheme]
     port = _free_port()
     uri = f"{listen}://127.0.0.1:{port}"
     if auth:
-        uri += f"#{CREDENTIALS[0]}:{CREDENTIALS[1]}"
+        uri += f"#{credentials[0]}:{credentials[1]}"
     command = [sys.executable, "-m", "pproxy", "-l", uri, "--auth", "0"]
     if tls_files is not None:
         command += ["--ssl", f"{tls_files[0]},{tls_files[1]}"]
