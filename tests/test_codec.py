@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 
 import pytest
 
@@ -611,6 +612,40 @@ def test_encode_other_type_inside_fragmented_message(first: Frame, second: Frame
 def test_encode_rejects_bad_frames(bad: object) -> None:
     with pytest.raises(WebSocketError):
         WebSocket().encode(bad)  # type: ignore[arg-type]
+
+
+def test_encode_text_and_binary_entries_match_encode() -> None:
+    """``encode_text``/``encode_binary`` make the frames ``encode`` makes of Text/Binary."""
+    ws = WebSocket()
+    for text in ["", "hello", "héllo wörld €", "x" * 70_000]:
+        [frame] = parse_client_frames(ws.encode_text(text))
+        assert (frame.fin, frame.rsv, frame.opcode) == (True, 0, TEXT)
+        assert unmask(frame).decode() == text
+    for data in [b"", b"\x00\xff", bytearray(b"ab"), memoryview(b"xyz" * 50_000)]:
+        [frame] = parse_client_frames(ws.encode_binary(data))  # type: ignore[arg-type]
+        assert (frame.fin, frame.rsv, frame.opcode) == (True, 0, BINARY)
+        assert unmask(frame) == bytes(data)
+
+
+def test_encode_text_and_binary_entries_keep_the_rules() -> None:
+    ws = WebSocket()
+    ws.encode(Text("a", fin=False))  # a fragmented message is open: no other message may start
+    for send in (partial(ws.encode_text, "b"), partial(ws.encode_binary, b"b")):
+        with pytest.raises(WebSocketError) as info:
+            send()
+        assert info.value.reason == "message_in_progress"
+    with pytest.raises(WebSocketError, match="Text data"):
+        WebSocket().encode_text(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(WebSocketError, match="Text data"):
+        WebSocket().encode_text("\ud800")
+    with pytest.raises(WebSocketError, match="Binary data"):
+        WebSocket().encode_binary("str")  # type: ignore[arg-type]
+    closed = WebSocket()
+    closed.encode(Close(1000))
+    for send in (partial(closed.encode_text, "late"), partial(closed.encode_binary, b"late")):
+        with pytest.raises(WebSocketError) as info:
+            send()
+        assert info.value.reason == "closed"
 
 
 def test_round_trip_through_decode() -> None:

@@ -265,8 +265,12 @@ def state(ws: WebSocket) -> tuple[object, ...]:
         ws.close_received,
         ws.close_frame,
         ws._pending_size,
+        ws._need,
         ws._recv_opcode,
         ws._message_size,
+        # The message being received in fragments: both decoders keep it here.
+        [(type(part), part) for part in ws._parts],
+        ws._utf8_tail,
         extension_state,
     )
 

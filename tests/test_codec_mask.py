@@ -143,6 +143,20 @@ def test_masked_frame_matches_the_rfc_example(masked_frame: FrameFunction) -> No
     assert masked_frame(0x81, key, b"Hello") == bytes.fromhex("818537fa213d7f9f4d5158")
 
 
+@pytest.mark.parametrize(
+    "text", ["", "Hello", "héllo wörld €", "\U0001f600" * 40, "a" * 126, "é" * 70_000]
+)
+def test_masked_frame_takes_a_str_as_its_utf8(masked_frame: FrameFunction, text: str) -> None:
+    """A str payload (``encode_text``'s path) makes the frame its UTF-8 bytes make."""
+    key = int.from_bytes(b"\x37\xfa\x21\x3d", "little")
+    assert masked_frame(0x81, key, text) == masked_frame(0x81, key, text.encode())
+
+
+def test_masked_frame_refuses_a_str_that_is_no_utf8(masked_frame: FrameFunction) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        masked_frame(0x81, 0, "lone \ud800 surrogate")
+
+
 def test_c_masked_frame_rejects_bad_arguments() -> None:
     frame = _mask.c_masked_frame
     if frame is None:
@@ -156,7 +170,7 @@ def test_c_masked_frame_rejects_bad_arguments() -> None:
         ((0x81, 2**70, b""), ValueError),
         ((1.0, 0, b""), TypeError),
         ((0x81, "key", b""), TypeError),
-        ((0x81, 0, "text"), TypeError),
+        ((0x81, 0, bytearray), TypeError),
         ((0x81, 0, None), TypeError),
         ((0x81, 0), TypeError),
     ]

@@ -45,7 +45,7 @@ __all__ = [
 #: ``mask(payload, key)``: ``payload`` XORed with the 4-byte ``key`` repeated.
 MaskFunction: TypeAlias = Callable[[bytes, bytes], bytes]
 #: ``masked_frame(first_byte, key, payload)``: a whole client frame, see ``python_masked_frame``.
-MaskedFrameFunction: TypeAlias = Callable[[int, int, bytes], bytes]
+MaskedFrameFunction: TypeAlias = Callable[[int, int, bytes | str], bytes]
 
 #: Payloads at least this long are masked lane by lane with ``bytes.translate``.
 TRANSLATE_THRESHOLD = 512
@@ -95,13 +95,16 @@ def python_mask(payload: bytes, key: bytes) -> bytes:
     return bytes(lanes)
 
 
-def python_masked_frame(first_byte: int, key: int, payload: bytes) -> bytes:
+def python_masked_frame(first_byte: int, key: int, payload: bytes | str) -> bytes:
     """A whole client frame: ``first_byte``, MASK bit and length, key, masked payload.
 
     ``first_byte`` carries FIN, RSV and opcode; ``key`` is the little-endian
     integer of the 4 key bytes as they go on the wire (what ``fresh_keys``
     hands out).  The codec builds every frame it sends with this one call.
+    A ``str`` payload is sent as its UTF-8 encoding, as the C version does.
     """
+    if isinstance(payload, str):
+        payload = payload.encode()
     size = len(payload)
     if size < 126:
         # The whole frame is one little-endian integer, from the low end up.

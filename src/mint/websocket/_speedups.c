@@ -216,7 +216,8 @@ PyDoc_STRVAR(masked_frame_doc,
 "A whole client frame in one allocation: first_byte (FIN, RSV and opcode,\n"
 "0-255), the MASK bit and the shortest length form, the key's 4 bytes, then\n"
 "the payload masked.  key is an int 0 <= key < 2**32 whose little-endian\n"
-"bytes are the masking key as it goes on the wire.");
+"bytes are the masking key as it goes on the wire.  payload is bytes-like,\n"
+"or a str, which is masked as its UTF-8 encoding.");
 
 static PyObject *
 masked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -252,12 +253,27 @@ masked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
 
+    /* A str payload (encode_text) is masked straight from its UTF-8 form, with
+       no bytes object in between: an ASCII str is its own UTF-8, and CPython
+       keeps the UTF-8 form of any other str once asked for it. */
     Py_buffer view;
-    void *copy;
-    if (get_bytes(args[2], &view, &copy, "payload") != 0) {
-        return NULL;
+    void *copy = NULL;
+    const unsigned char *src;
+    Py_ssize_t size;
+    int from_str = PyUnicode_CheckExact(args[2]);
+    if (from_str) {
+        src = (const unsigned char *)PyUnicode_AsUTF8AndSize(args[2], &size);
+        if (src == NULL) {
+            return NULL; /* UnicodeEncodeError: a lone surrogate */
+        }
     }
-    Py_ssize_t size = view.len;
+    else {
+        if (get_bytes(args[2], &view, &copy, "payload") != 0) {
+            return NULL;
+        }
+        src = bytes_of(&view, copy);
+        size = view.len;
+    }
     unsigned char header[14];
     Py_ssize_t header_size;
     header[0] = (unsigned char)first_byte;
@@ -295,9 +311,11 @@ masked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (result != NULL) {
         unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
         memcpy(out, header, (size_t)header_size);
-        mask_into(bytes_of(&view, copy), out + header_size, size, key);
+        mask_into(src, out + header_size, size, key);
     }
-    release_bytes(&view, copy);
+    if (!from_str) {
+        release_bytes(&view, copy);
+    }
     return result;
 }
 
@@ -321,8 +339,9 @@ masked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /*
  * Set by configure_frames: the frame classes, where their `data` and `fin`
- * slots live, and the exception class that decode_message may raise as is.
- * Strong references, kept for the life of the process.
+ * slots live (Ping and Pong have no `fin`: offset -1), and the exception
+ * class that decode_message may raise as is.  Strong references, kept for
+ * the life of the process.
  */
 typedef struct {
     PyTypeObject *type;
@@ -332,6 +351,8 @@ typedef struct {
 
 static FrameLayout text_layout = {NULL, 0, 0};
 static FrameLayout binary_layout = {NULL, 0, 0};
+static FrameLayout ping_layout = {NULL, 0, -1};
+static FrameLayout pong_layout = {NULL, 0, -1};
 static PyObject *protocol_error = NULL;
 
 /*
@@ -366,10 +387,10 @@ slot_offset(PyTypeObject *cls, const char *name)
 /*
  * A frame class is usable when object.__new__ would allocate it with
  * tp_alloc alone (no custom __new__, fixed size, not abstract) and `data`
- * and `fin` are two distinct object slots.
+ * and (when with_fin) `fin` are two distinct object slots.
  */
 static int
-frame_layout(PyObject *cls, FrameLayout *layout)
+frame_layout(PyObject *cls, FrameLayout *layout, int with_fin)
 {
     if (!PyType_Check(cls)) {
         PyErr_SetString(PyExc_TypeError, "frame classes must be types");
@@ -386,8 +407,8 @@ frame_layout(PyObject *cls, FrameLayout *layout)
     if (data_offset < 0) {
         return -1;
     }
-    Py_ssize_t fin_offset = slot_offset(type, "fin");
-    if (fin_offset < 0) {
+    Py_ssize_t fin_offset = with_fin ? slot_offset(type, "fin") : -1;
+    if (with_fin && fin_offset < 0) {
         return -1;
     }
     if (data_offset == fin_offset) {
@@ -402,31 +423,42 @@ frame_layout(PyObject *cls, FrameLayout *layout)
 }
 
 PyDoc_STRVAR(configure_frames_doc,
-"configure_frames(text, binary, protocol_error, /) -> None\n"
+"configure_frames(text, binary, protocol_error, ping, pong, /) -> None\n"
 "\n"
 "Tell decode_run which classes its Text and Binary frames are (slotted\n"
-"classes with `data` and `fin` slots, allocated by object.__new__) and\n"
-"which exception class decode_message may raise unwrapped.  Raises\n"
-"TypeError, and leaves decode_run unusable, if a class does not fit.");
+"classes with `data` and `fin` slots, allocated by object.__new__), which\n"
+"exception class decode_message may raise unwrapped, and which classes its\n"
+"Ping and Pong frames are (slotted, a `data` slot).  Raises TypeError, and\n"
+"leaves decode_run unusable, if a class does not fit.");
+
+static void
+clear_layouts(void)
+{
+    Py_CLEAR(text_layout.type);
+    Py_CLEAR(binary_layout.type);
+    Py_CLEAR(ping_layout.type);
+    Py_CLEAR(pong_layout.type);
+}
 
 static PyObject *
 configure_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 3) {
+    if (nargs != 5) {
         PyErr_Format(PyExc_TypeError,
-                     "configure_frames() takes exactly 3 arguments (%zd given)", nargs);
+                     "configure_frames() takes exactly 5 arguments (%zd given)", nargs);
         return NULL;
     }
     if (!PyExceptionClass_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "protocol_error must be an exception class");
         return NULL;
     }
-    Py_CLEAR(text_layout.type);
-    Py_CLEAR(binary_layout.type);
-    if (frame_layout(args[0], &text_layout) != 0 || frame_layout(args[1], &binary_layout) != 0) {
-        Py_CLEAR(text_layout.type);
-        Py_CLEAR(binary_layout.type);
+    clear_layouts();
+    if (frame_layout(args[0], &text_layout, 1) != 0
+        || frame_layout(args[1], &binary_layout, 1) != 0
+        || frame_layout(args[3], &ping_layout, 0) != 0
+        || frame_layout(args[4], &pong_layout, 0) != 0) {
+        clear_layouts();
         return NULL;
     }
     Py_INCREF(args[2]);
@@ -434,9 +466,12 @@ configure_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* A frame of `layout`'s class holding `data` (a reference this steals) and fin=True. */
+/*
+ * A frame of `layout`'s class holding `data` (a reference this steals) and,
+ * when the class has a `fin` slot, fin.
+ */
 static PyObject *
-new_frame(const FrameLayout *layout, PyObject *data)
+new_frame(const FrameLayout *layout, PyObject *data, int fin)
 {
     PyObject *frame = layout->type->tp_alloc(layout->type, 0);
     if (frame == NULL) {
@@ -445,9 +480,11 @@ new_frame(const FrameLayout *layout, PyObject *data)
     }
     /* tp_alloc zero-filled the slots: nothing to release. */
     *(PyObject **)((char *)frame + layout->data_offset) = data;
-    *(PyObject **)((char *)frame + layout->fin_offset) = Py_NewRef(Py_True);
+    if (layout->fin_offset >= 0) {
+        *(PyObject **)((char *)frame + layout->fin_offset) = Py_NewRef(fin ? Py_True : Py_False);
+    }
     /*
-     * A frozen frame holding a str or bytes and True can be part of no
+     * A frozen frame holding a str or bytes and a bool can be part of no
      * reference cycle, so the cyclic GC has nothing to find in it: untrack
      * it, as CPython untracks tuples of such atoms.  Thousands of tracked
      * frames per read otherwise cost about 0.05 us each in young-generation
@@ -562,7 +599,7 @@ static PyObject *
 data_frame(unsigned int opcode, PyObject *payload)
 {
     if (opcode == 0x2) {
-        return new_frame(&binary_layout, payload);
+        return new_frame(&binary_layout, payload, 1);
     }
     PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload),
                                           PyBytes_GET_SIZE(payload), NULL);
@@ -570,7 +607,7 @@ data_frame(unsigned int opcode, PyObject *payload)
     if (text == NULL) {
         return NULL;
     }
-    return new_frame(&text_layout, text);
+    return new_frame(&text_layout, text, 1);
 }
 
 /*
@@ -869,7 +906,7 @@ message_frame(RunContext *run, unsigned int opcode, unsigned int rsv, const char
         if (text == NULL) {
             return NULL;
         }
-        return new_frame(&text_layout, text);
+        return new_frame(&text_layout, text, 1);
     }
     PyObject *decoded;
     if (plain) {
@@ -909,34 +946,462 @@ message_frame(RunContext *run, unsigned int opcode, unsigned int rsv, const char
     return data_frame(opcode, decoded);
 }
 
+/* message_frame's frame appended to frames; -1 with an exception on failure. */
+static int
+append_message(RunContext *run, unsigned int opcode, unsigned int rsv, const char *start,
+               Py_ssize_t length, PyObject *frames)
+{
+    PyObject *message = message_frame(run, opcode, rsv, start, length);
+    if (message == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(frames, message);
+    Py_DECREF(message);
+    return failed;
+}
+
+/* -- fragmented messages and control frames ---------------------------------------------- */
+
+static PyObject *str_recv_opcode = NULL;
+static PyObject *str_parts = NULL;
+static PyObject *str_message_size = NULL;
+static PyObject *str_utf8_tail = NULL;
+static PyObject *empty_str = NULL;
+
+/*
+ * The message being received in fragments, as the WebSocket (owner) keeps
+ * it in four attributes that codec.py's _deliver_message reads and writes:
+ * _recv_opcode (0: none open), _parts (the pieces so far: str for text,
+ * bytes for binary), _message_size (payload bytes so far) and _utf8_tail
+ * (the bytes of an unfinished UTF-8 sequence at the end of the last text
+ * fragment).  decode_run reads them when it starts and writes them back
+ * before it returns, error or not, so that either decoder can take the
+ * next frame: the state lives only in the WebSocket.
+ */
+typedef struct {
+    long opcode;
+    int loaded;           /* parts, size and tail were read from owner */
+    int dirty;            /* changed since read: write back */
+    PyObject *parts;      /* owned; NULL once a message ended (a new [] is stored) */
+    unsigned long long size;
+    PyObject *tail;       /* owned bytes */
+} MessageState;
+
+/* What a Python int attribute holds, as an unsigned count; -1 with an exception on failure. */
+static int
+get_count(PyObject *owner, PyObject *name, unsigned long long *value)
+{
+    PyObject *obj = PyObject_GetAttr(owner, name);
+    if (obj == NULL) {
+        return -1;
+    }
+    *value = PyLong_AsUnsignedLongLong(obj);
+    Py_DECREF(obj);
+    if (*value == (unsigned long long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+/* _recv_opcode only: all a run of unfragmented messages needs to know. */
+static int
+load_opcode(PyObject *owner, MessageState *state)
+{
+    unsigned long long opcode;
+    if (get_count(owner, str_recv_opcode, &opcode) != 0) {
+        return -1;
+    }
+    if (opcode > 0x2) {
+        PyErr_SetString(PyExc_ValueError, "decode_run() owner._recv_opcode is not 0, 1 or 2");
+        return -1;
+    }
+    state->opcode = (long)opcode;
+    return 0;
+}
+
+/* The rest of the message state, read once per run when a fragment needs it. */
+static int
+load_message(PyObject *owner, MessageState *state)
+{
+    if (state->loaded) {
+        return 0;
+    }
+    if (get_count(owner, str_message_size, &state->size) != 0) {
+        return -1;
+    }
+    PyObject *parts = PyObject_GetAttr(owner, str_parts);
+    if (parts == NULL) {
+        return -1;
+    }
+    PyObject *tail = PyObject_GetAttr(owner, str_utf8_tail);
+    if (tail == NULL) {
+        Py_DECREF(parts);
+        return -1;
+    }
+    if (!PyList_CheckExact(parts) || !PyBytes_CheckExact(tail)) {
+        Py_DECREF(parts);
+        Py_DECREF(tail);
+        PyErr_SetString(PyExc_TypeError,
+                        "decode_run() owner._parts must be a list, _utf8_tail bytes");
+        return -1;
+    }
+    state->parts = parts;
+    state->tail = tail;
+    state->loaded = 1;
+    return 0;
+}
+
+/* Set owner.name to value (a reference this steals); -1 with an exception on failure. */
+static int
+set_stolen(PyObject *owner, PyObject *name, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    int failed = PyObject_SetAttr(owner, name, value);
+    Py_DECREF(value);
+    return failed;
+}
+
+/*
+ * Write a changed state back to owner and release it.  Runs on every exit,
+ * also with an exception pending (kept as it is, unless the write itself
+ * fails): codec.py then sees the state _deliver_message would have left.
+ */
+static int
+store_message(PyObject *owner, MessageState *state)
+{
+    int failed = 0;
+    if (state->dirty) {
+        PyObject *pending = take_exception();
+        /* Each value is made only when the one before was stored: nothing to release. */
+        failed = set_stolen(owner, str_recv_opcode, PyLong_FromLong(state->opcode)) != 0
+            || set_stolen(owner, str_parts,
+                          state->parts != NULL ? Py_NewRef(state->parts) : PyList_New(0))
+                != 0
+            || set_stolen(owner, str_message_size, PyLong_FromUnsignedLongLong(state->size))
+                != 0
+            || set_stolen(owner, str_utf8_tail, Py_NewRef(state->tail)) != 0;
+        if (pending != NULL) {
+            if (failed) {
+                PyErr_Clear();
+            }
+            raise_exception(pending);
+        }
+    }
+    Py_CLEAR(state->parts);
+    Py_CLEAR(state->tail);
+    return failed ? -1 : 0;
+}
+
+/*
+ * The next piece of a fragmented text message: what codec.py's
+ * `utf_8_decode(tail + payload, "strict", fin)` returns, the new tail being
+ * what it did not consume (an unfinished sequence, at most 3 bytes).  The
+ * same CPython decoder runs on the same bytes, so a UnicodeDecodeError is
+ * raised at the same fragment with the same message.
+ */
+static PyObject *
+text_piece(MessageState *state, const char *start, Py_ssize_t length, int fin)
+{
+    Py_ssize_t tail_size = PyBytes_GET_SIZE(state->tail);
+    const char *data = start;
+    Py_ssize_t size = length;
+    char *joined = NULL;
+    if (tail_size > 0) {
+        if (length > PY_SSIZE_T_MAX - tail_size) {
+            return PyErr_NoMemory();
+        }
+        size = tail_size + length;
+        joined = PyMem_Malloc((size_t)size);
+        if (joined == NULL) {
+            return PyErr_NoMemory();
+        }
+        memcpy(joined, PyBytes_AS_STRING(state->tail), (size_t)tail_size);
+        memcpy(joined + tail_size, start, (size_t)length);
+        data = joined;
+    }
+    Py_ssize_t consumed = size;
+    PyObject *piece = PyUnicode_DecodeUTF8Stateful(data, size, NULL, fin ? NULL : &consumed);
+    if (piece != NULL) {
+        PyObject *tail = PyBytes_FromStringAndSize(data + consumed, size - consumed);
+        if (tail == NULL) {
+            Py_CLEAR(piece);
+        }
+        else {
+            Py_SETREF(state->tail, tail);
+        }
+    }
+    PyMem_Free(joined);
+    return piece;
+}
+
+/*
+ * b"".join(parts) for a list of bytes: one allocation, one copy of each piece.
+ * The pieces before this run's came from codec.py: checked, not assumed.
+ */
+static PyObject *
+join_bytes(PyObject *parts)
+{
+    Py_ssize_t count = PyList_GET_SIZE(parts);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *piece = PyList_GET_ITEM(parts, i);
+        if (!PyBytes_CheckExact(piece)) {
+            PyErr_SetString(PyExc_TypeError, "decode_run() owner._parts holds a non-bytes");
+            return NULL;
+        }
+        Py_ssize_t size = PyBytes_GET_SIZE(piece);
+        if (size > PY_SSIZE_T_MAX - total) {
+            return PyErr_NoMemory();
+        }
+        total += size;
+    }
+    PyObject *joined = PyBytes_FromStringAndSize(NULL, total);
+    if (joined == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(joined);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *piece = PyList_GET_ITEM(parts, i);
+        memcpy(out, PyBytes_AS_STRING(piece), (size_t)PyBytes_GET_SIZE(piece));
+        out += PyBytes_GET_SIZE(piece);
+    }
+    return joined;
+}
+
+/*
+ * A checked data frame of a fragmented message (no extension): what
+ * codec.py's _deliver_message does with it, in the same order, so that the
+ * state after an invalid UTF-8 piece is the same too.  With `fragments`
+ * every piece is a frame of its own; else the pieces are kept in parts and
+ * joined into one frame at the last fragment.
+ */
+static int
+take_fragment(PyObject *owner, MessageState *state, int fragments, unsigned int opcode,
+              int fin, const char *start, Py_ssize_t length, PyObject *frames)
+{
+    if (load_message(owner, state) != 0) {
+        return -1;
+    }
+    state->dirty = 1;
+    if (opcode != 0) {
+        PyObject *parts = PyList_New(0);
+        if (parts == NULL) {
+            return -1;
+        }
+        Py_XSETREF(state->parts, parts);
+        PyObject *no_tail = PyBytes_FromStringAndSize(NULL, 0);
+        if (no_tail == NULL) {
+            return -1;
+        }
+        Py_SETREF(state->tail, no_tail);
+        state->opcode = (long)opcode;
+    }
+    /* Checked against the message limit before: no overflow (length < 2**16). */
+    state->size += (unsigned long long)length;
+    int text = state->opcode == 0x1;
+    PyObject *piece = text ? text_piece(state, start, length, fin)
+                           : PyBytes_FromStringAndSize(start, length);
+    if (piece == NULL) {
+        return -1;
+    }
+    const FrameLayout *layout = text ? &text_layout : &binary_layout;
+    PyObject *frame = NULL;
+    if (fragments) {
+        frame = new_frame(layout, piece, fin);
+        if (frame == NULL) {
+            return -1;
+        }
+    }
+    else {
+        if (state->parts == NULL) {
+            /* Only after a message ended in this run, and then opcode != 0. */
+            Py_DECREF(piece);
+            PyErr_SetString(PyExc_SystemError, "decode_run() lost its message parts");
+            return -1;
+        }
+        int failed = PyList_Append(state->parts, piece);
+        Py_DECREF(piece);
+        if (failed) {
+            return -1;
+        }
+        if (fin) {
+            PyObject *whole = text ? PyUnicode_Join(empty_str, state->parts)
+                                   : join_bytes(state->parts);
+            if (whole == NULL) {
+                return -1;
+            }
+            frame = new_frame(layout, whole, 1);
+            if (frame == NULL) {
+                return -1;
+            }
+        }
+    }
+    if (fin) {
+        state->opcode = 0;
+        state->size = 0;
+        Py_CLEAR(state->parts);
+    }
+    if (frame != NULL) {
+        int failed = PyList_Append(frames, frame);
+        Py_DECREF(frame);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A Ping or Pong (checked: FIN, no RSV, at most 125 bytes) appended to frames. */
+static int
+take_control(unsigned int opcode, const char *start, Py_ssize_t length, PyObject *frames)
+{
+    PyObject *payload = PyBytes_FromStringAndSize(start, length);
+    if (payload == NULL) {
+        return -1;
+    }
+    PyObject *frame = new_frame(opcode == 0x9 ? &ping_layout : &pong_layout, payload, 1);
+    if (frame == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(frames, frame);
+    Py_DECREF(frame);
+    return failed;
+}
+
+/* What read_header found at a position. */
+enum {
+    HEADER_NOT_OURS, /* codec.py's _decode_frame takes it: all its checks and errors */
+    HEADER_PARTIAL,  /* ours, but more bytes are needed (*need set) */
+    HEADER_READY,    /* ours and complete */
+};
+
+typedef struct {
+    unsigned int opcode;
+    int fin;
+    unsigned int rsv;
+    Py_ssize_t header;
+    Py_ssize_t length;
+} FrameHeader;
+
+/*
+ * Is the frame at `p` (`available` >= 2 bytes) one decode_run takes?  Only
+ * when every check codec.py's _decode_frame would make on it passes, so
+ * that taking it or waiting for it (HEADER_PARTIAL, with the `need` that
+ * _decode_frame would compute) is what _decode_frame would do too:
+ *
+ * - unmasked, and a 7- or 16-bit length not over frame_limit;
+ * - a ping or pong: FIN, no RSV bit, at most 125 bytes;
+ * - a text or binary frame with RSV bits within rsv_allowed, when no
+ *   message is open, FIN unless there is an extension;
+ * - a continuation frame of the open message, when there is no extension
+ *   (an extension's state follows the fragments: codec.py feeds them);
+ * - with no extension, the message so far plus this frame within
+ *   message_limit.
+ *
+ * Close frames, reserved opcodes and every fault go to _decode_frame.
+ */
+static int
+read_header(const unsigned char *p, Py_ssize_t available, long rsv_allowed,
+            unsigned long long frame_limit, const RunContext *run, const MessageState *state,
+            FrameHeader *frame, Py_ssize_t *need)
+{
+    unsigned int first = p[0];
+    unsigned int second = p[1];
+    unsigned int opcode = first & 0x0Fu;
+    unsigned int rsv = first & 0x70u;
+    int fin = (first & 0x80u) != 0;
+    int extension = run->decode_message != NULL;
+    if (second & 0x80u) {
+        return HEADER_NOT_OURS;
+    }
+    Py_ssize_t header = 2;
+    Py_ssize_t length = (Py_ssize_t)second;
+    if (opcode >= 0x8) {
+        if ((opcode != 0x9 && opcode != 0xA) || rsv || !fin || second > 125
+            || (unsigned long long)length > frame_limit) {
+            return HEADER_NOT_OURS;
+        }
+    }
+    else {
+        if (opcode > 0x2 || (rsv & ~(unsigned long)rsv_allowed) || second > 126) {
+            return HEADER_NOT_OURS;
+        }
+        if (opcode == 0x0 ? (state->opcode == 0 || extension) : state->opcode != 0) {
+            return HEADER_NOT_OURS;
+        }
+        if (!fin && extension) {
+            return HEADER_NOT_OURS;
+        }
+        if (second == 126) {
+            if (available < 4) {
+                *need = 4;
+                return HEADER_PARTIAL;
+            }
+            length = (Py_ssize_t)(((unsigned int)p[2] << 8) | p[3]);
+            header = 4;
+        }
+        if ((unsigned long long)length > frame_limit) {
+            return HEADER_NOT_OURS;
+        }
+        if (!extension) {
+            /* The size so far is only known here for an open message (0 otherwise). */
+            unsigned long long so_far = state->opcode != 0 ? state->size : 0;
+            if (so_far > run->message_limit
+                || (unsigned long long)length > run->message_limit - so_far) {
+                return HEADER_NOT_OURS;
+            }
+        }
+    }
+    if (length > available - header) {
+        *need = header + length;
+        return HEADER_PARTIAL;
+    }
+    frame->opcode = opcode;
+    frame->fin = fin;
+    frame->rsv = rsv;
+    frame->header = header;
+    frame->length = length;
+    return HEADER_READY;
+}
+
 PyDoc_STRVAR(decode_run_doc,
 "decode_run(data, pos, frames, owner, config, /) -> (pos, need)\n"
 "\n"
 "config is (rsv_allowed, frame_limit, message_limit, decode_message,\n"
-"check_decoded, extension_failure, inflate), fixed per WebSocket (owner).\n"
+"check_decoded, extension_failure, inflate, fragments), fixed per\n"
+"WebSocket (owner).\n"
 "\n"
-"Decode the run of simple frames in data (bytes) from pos on, appending a\n"
-"Text or Binary to the list frames for each.  A simple frame is FIN, text or\n"
-"binary, unmasked, RSV bits within rsv_allowed, a 7- or 16-bit length not\n"
-"over frame_limit (nor over message_limit when decode_message is None).\n"
+"Decode the run of frames in data (bytes) from pos on that need none of\n"
+"codec.py's checks to fail, appending a frame to the list frames for each:\n"
+"unmasked, a 7- or 16-bit length not over frame_limit, and either a ping\n"
+"or a pong (FIN, no RSV bit, at most 125 bytes), or a text or binary frame\n"
+"with RSV bits within rsv_allowed that starts a message when none is open,\n"
+"or (with no decode_message only) a continuation frame of the open\n"
+"message; with no decode_message the message may not outgrow message_limit.\n"
+"The message being received in fragments is owner's _recv_opcode, _parts,\n"
+"_message_size and _utf8_tail, read at the start and written back before\n"
+"returning (see _deliver_message in codec.py); fragments (a bool) asks for\n"
+"each fragment as a frame of its own instead of whole messages.\n"
 "\n"
 "With decode_message (an extension's, see Extension.decode_message) every\n"
-"payload goes through decode_message(opcode, payload, rsv, message_limit);\n"
-"a result that is not exact bytes or is over message_limit goes through\n"
-"check_decoded(owner, result, 0); an exception from decode_message other\n"
-"than a protocol_error (see configure_frames) or a non-Exception is\n"
-"replaced by extension_failure(owner, exc), chained from it.  Invalid UTF-8\n"
-"in a text frame raises UnicodeDecodeError.  Frames decoded before an\n"
-"exception stay in frames.\n"
+"message in one frame goes through decode_message(opcode, payload, rsv,\n"
+"message_limit); a result that is not exact bytes or is over message_limit\n"
+"goes through check_decoded(owner, result, 0); an exception from\n"
+"decode_message other than a protocol_error (see configure_frames) or a\n"
+"non-Exception is replaced by extension_failure(owner, exc), chained from\n"
+"it.  Invalid UTF-8 in a text frame or fragment raises UnicodeDecodeError.\n"
+"Frames decoded before an exception stay in frames.\n"
 "\n"
 "inflate is None or the extension's (inflate_hook, inflate_finished,\n"
 "inflate_failed): then a payload goes through the hook inflate_hook()\n"
 "returns (see InflateHook) instead of decode_message when it can, and\n"
 "inflate_hook() is asked again after every call into the extension.\n"
 "\n"
-"Returns where the run stopped and, when it stopped inside a simple frame,\n"
-"how many bytes from there that frame needs; need 0 means the frame at pos\n"
-"(if any) is not simple and is the caller's to decode.");
+"Returns where the run stopped and, when it stopped inside a frame it\n"
+"takes, how many bytes from there that frame needs; need 0 means the frame\n"
+"at pos (if any) is not one it takes and is the caller's to decode.");
 
 static PyObject *
 decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -951,8 +1416,8 @@ decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *frames = args[2];
     PyObject *owner = args[3];
     PyObject *config = args[4];
-    if (!PyTuple_Check(config) || PyTuple_GET_SIZE(config) != 7) {
-        PyErr_SetString(PyExc_TypeError, "decode_run() config must be a tuple of 7 items");
+    if (!PyTuple_Check(config) || PyTuple_GET_SIZE(config) != 8) {
+        PyErr_SetString(PyExc_TypeError, "decode_run() config must be a tuple of 8 items");
         return NULL;
     }
     PyObject *message_limit_arg = PyTuple_GET_ITEM(config, 2);
@@ -960,10 +1425,15 @@ decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *check_decoded = PyTuple_GET_ITEM(config, 4);
     PyObject *extension_failure = PyTuple_GET_ITEM(config, 5);
     PyObject *inflate = PyTuple_GET_ITEM(config, 6);
+    int fragments = PyObject_IsTrue(PyTuple_GET_ITEM(config, 7));
+    if (fragments < 0) {
+        return NULL;
+    }
     if (decode_message == Py_None) {
         decode_message = NULL;
     }
-    if (text_layout.type == NULL || binary_layout.type == NULL || protocol_error == NULL) {
+    if (text_layout.type == NULL || binary_layout.type == NULL || ping_layout.type == NULL
+        || pong_layout.type == NULL || protocol_error == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "decode_run() needs configure_frames() first");
         return NULL;
     }
@@ -1000,6 +1470,12 @@ decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         || as_limit(message_limit_arg, &message_limit, "message_limit") != 0) {
         return NULL;
     }
+    MessageState state = {0};
+    if (load_opcode(owner, &state) != 0
+        || (state.opcode != 0 && load_message(owner, &state) != 0)) {
+        store_message(owner, &state);
+        return NULL;
+    }
     RunContext run = {
         .decode_message = decode_message,
         .message_limit_arg = message_limit_arg,
@@ -1023,46 +1499,54 @@ decode_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         unsigned int first = bytes[pos];
-        unsigned int second = bytes[pos + 1];
         unsigned int opcode = first & 0x0Fu;
-        unsigned int rsv = first & 0x70u;
-        /* Not FIN, not text or binary, RSV bits not allowed, masked, or a 64-bit length. */
-        if (!(first & 0x80u) || (opcode != 0x1 && opcode != 0x2)
-            || (rsv & ~(unsigned long)rsv_allowed) || second > 126) {
-            break;
-        }
-        Py_ssize_t header = 2;
-        Py_ssize_t length = (Py_ssize_t)second;
-        if (second == 126) {
-            if (available < 4) {
-                need = 4;
-                break;
+        Py_ssize_t second = bytes[pos + 1];
+        /*
+         * The common case first, without read_header's other branches (they cost
+         * about 5% on a run of small messages): a whole text or binary message in
+         * one frame, RSV bits allowed, a 7-bit length within the limits (no message
+         * is open, so that length is the message's size), all of it in data.
+         */
+        if ((first & 0x80u) && (opcode == 0x1 || opcode == 0x2)
+            && !(first & 0x70u & ~(unsigned long)rsv_allowed) && second < 126
+            && state.opcode == 0 && (unsigned long long)second <= frame_limit
+            && (decode_message != NULL || (unsigned long long)second <= message_limit)
+            && second <= available - 2) {
+            if (append_message(&run, opcode, first & 0x70u, (const char *)bytes + pos + 2,
+                               second, frames) != 0) {
+                goto done;
             }
-            length = (Py_ssize_t)(((unsigned int)bytes[pos + 2] << 8) | bytes[pos + 3]);
-            header = 4;
+            pos += 2 + second;
+            continue;
         }
-        if ((unsigned long long)length > frame_limit
-            || (decode_message == NULL && (unsigned long long)length > message_limit)) {
+        FrameHeader frame;
+        int found = read_header(bytes + pos, available, rsv_allowed, frame_limit, &run, &state,
+                                &frame, &need);
+        if (found != HEADER_READY) {
             break;
         }
-        if (length > available - header) {
-            need = header + length;
-            break;
+        const char *start = (const char *)bytes + pos + frame.header;
+        if (frame.opcode >= 0x8) {
+            if (take_control(frame.opcode, start, frame.length, frames) != 0) {
+                goto done;
+            }
         }
-        PyObject *frame = message_frame(&run, opcode, rsv,
-                                        (const char *)bytes + pos + header, length);
-        if (frame == NULL) {
+        else if (frame.opcode != 0 && frame.fin) {
+            if (append_message(&run, frame.opcode, frame.rsv, start, frame.length, frames) != 0) {
+                goto done;
+            }
+        }
+        else if (take_fragment(owner, &state, fragments, frame.opcode, frame.fin, start,
+                               frame.length, frames) != 0) {
             goto done;
         }
-        int failed = PyList_Append(frames, frame);
-        Py_DECREF(frame);
-        if (failed) {
-            goto done;
-        }
-        pos += header + length;
+        pos += frame.header + frame.length;
     }
     result = Py_BuildValue("(nn)", pos, need);
 done:
+    if (store_message(owner, &state) != 0) {
+        Py_CLEAR(result);
+    }
     release_hook(&run);
     Py_XDECREF(run.max_length);
     return result;
@@ -1099,6 +1583,24 @@ PyInit__speedups(void)
         str_eof = PyUnicode_InternFromString("eof");
         if (str_eof == NULL) {
             return NULL;
+        }
+    }
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&str_recv_opcode, "_recv_opcode"},
+        {&str_parts, "_parts"},
+        {&str_message_size, "_message_size"},
+        {&str_utf8_tail, "_utf8_tail"},
+        {&empty_str, ""},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].slot == NULL) {
+            *names[i].slot = PyUnicode_InternFromString(names[i].text);
+            if (*names[i].slot == NULL) {
+                return NULL;
+            }
         }
     }
     return PyModuleDef_Init(&speedups_module);

@@ -10,9 +10,14 @@ from mint.websocket.frames import Frame
 _Owner = TypeVar("_Owner")
 
 def apply_mask(data: Buffer, mask: Buffer, /) -> bytes: ...
-def masked_frame(first_byte: int, key: int, payload: Buffer, /) -> bytes: ...
+def masked_frame(first_byte: int, key: int, payload: Buffer | str, /) -> bytes: ...
 def configure_frames(
-    text: type[object], binary: type[object], protocol_error: type[BaseException], /
+    text: type[object],
+    binary: type[object],
+    protocol_error: type[BaseException],
+    ping: type[object],
+    pong: type[object],
+    /,
 ) -> None: ...
 def decode_run(
     data: bytes,
@@ -32,6 +37,7 @@ def decode_run(
             Callable[[Exception], BaseException],
         ]
         | None,
+        bool,
     ],
     /,
 ) -> tuple[int, int]: ...

@@ -16,8 +16,12 @@ goes through ``_decode_frame``, one frame per call.
 
 When ``_speedups`` was compiled, both of those runs are walked in C instead
 (``decode_run``, see ``_speedups.c``): it takes the same simple frames,
-with no extension or one, and stops at the first frame that is anything
-else, which ``_decode_frame`` then handles with all its checks.  When the
+with no extension or one, and also pings, pongs and (with no extension) the
+fragments of a message, and stops at the first frame that is anything
+else (a Close, a long length, any fault), which ``_decode_frame`` then
+handles with all its checks.  The message being received in fragments is
+kept in this object's ``_recv_opcode``, ``_parts``, ``_message_size`` and
+``_utf8_tail`` by both decoders, so either can take the next frame.  When the
 extension offers an ``inflate_hook`` (permessage-deflate does), the C walk
 feeds a compressed message to the extension's decompressor itself and calls
 the extension's Python code only for what is not routine (the first
@@ -81,7 +85,7 @@ _unpack_u16 = struct.Struct("!H").unpack_from
 _unpack_u64 = struct.Struct("!Q").unpack_from
 #: First byte, second byte and the 16-bit extended length that may follow them.
 _unpack_short_header = struct.Struct("!BBH").unpack_from
-_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+_utf_8_decode = codecs.utf_8_decode
 
 #: ``decode_message(opcode, payload, rsv, max_size) -> bytes``: what the lean decode path
 #: calls for a whole message in one frame; see ``Extension.decode_message``.
@@ -96,7 +100,8 @@ InflateMethods: TypeAlias = tuple[
 
 #: What ``decode_run`` needs to know of a WebSocket, fixed at its construction:
 #: ``(rsv_allowed, frame_limit, max_message_size, decode_message or None,
-#: WebSocket._check_decoded, WebSocket._extension_failure, inflate methods or None)``.
+#: WebSocket._check_decoded, WebSocket._extension_failure, inflate methods or None,
+#: fragments)``.
 RunConfig: TypeAlias = tuple[
     int,
     int,
@@ -105,6 +110,7 @@ RunConfig: TypeAlias = tuple[
     Callable[["WebSocket", bytes, int], bytes],
     Callable[["WebSocket", Exception], ProtocolError],
     "InflateMethods | None",
+    bool,
 ]
 #: ``decode_run(data, pos, frames, websocket, config) -> (pos, need)``: see ``_speedups.c``.
 DecodeRun: TypeAlias = Callable[[bytes, int, list[Frame], "WebSocket", RunConfig], tuple[int, int]]
@@ -119,7 +125,7 @@ def _load_decode_run() -> DecodeRun | None:
     except ImportError:  # an extension built before decode_run existed
         return None
     try:
-        configure_frames(Text, Binary, ProtocolError)
+        configure_frames(Text, Binary, ProtocolError, Ping, Pong)
     except TypeError:  # the frame classes are not the slotted classes decode_run builds
         return None
     return decode_run
@@ -178,7 +184,7 @@ class WebSocket:
         "_run_config",
         "_send_opcode",
         "_subprotocol",
-        "_utf8",
+        "_utf8_tail",
         "_waiting_header",
     )
 
@@ -248,6 +254,7 @@ class WebSocket:
             WebSocket._check_decoded,
             WebSocket._extension_failure,
             _inflate_methods(self._extensions),
+            fragments,
         )
         self._mask_keys = fresh_keys(first=True)
         self._send_opcode = 0
@@ -263,7 +270,8 @@ class WebSocket:
         self._recv_opcode = 0
         self._parts: list[bytes] | list[str] = []
         self._message_size = 0
-        self._utf8: codecs.IncrementalDecoder | None = None
+        # An unfinished UTF-8 sequence at the end of the text fragments so far.
+        self._utf8_tail = b""
         self._early_utf8 = EarlyUtf8Check()
         self._close_frame: Close | None = None
         self._failure: ProtocolError | None = None
@@ -342,6 +350,69 @@ class WebSocket:
             first_byte, payload = self._start_data_frame(opcode, payload, frame.fin, compress)
         keys = self._mask_keys
         return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), payload)
+
+    def encode_text(self, text: str, *, compress: bool = True) -> bytes:
+        """``encode(Text(text))`` without the frame object: a whole text message.
+
+        For a small message, building the frozen ``Text`` costs about as much
+        as encoding it; senders that start from a ``str`` (the session layer,
+        most applications) skip that cost here.  Without extensions the
+        ``str`` goes to ``masked_frame`` as it is, which masks its UTF-8 form
+        directly (in C, with no ``bytes`` object in between).
+        """
+        if self._plain_send and type(text) is str:
+            keys = self._mask_keys
+            try:
+                return masked_frame(
+                    FIN | OP_TEXT, keys.pop() if keys else self._refill_mask_keys(), text
+                )
+            except UnicodeEncodeError as exc:
+                raise WebSocketError(
+                    f"Text data must be a str encodable as UTF-8, got {text!r:.60}",
+                    reason="invalid_frame",
+                ) from exc
+        try:
+            payload = text.encode()
+        except (AttributeError, UnicodeEncodeError) as exc:
+            raise WebSocketError(
+                f"Text data must be a str encodable as UTF-8, got {text!r:.60}",
+                reason="invalid_frame",
+            ) from exc
+        if self._plain_send:
+            first_byte = FIN | OP_TEXT
+        else:
+            self._check_no_message_open()
+            first_byte, payload = self._start_data_frame(OP_TEXT, payload, True, compress)
+        keys = self._mask_keys
+        return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), payload)
+
+    def encode_binary(self, data: bytes, *, compress: bool = True) -> bytes:
+        """``encode(Binary(data))`` without the frame object: a whole binary message.
+
+        Any bytes-like ``data`` is taken, as ``Binary`` takes it.
+        """
+        if type(data) is not bytes:
+            data = _as_bytes(data, "Binary data")
+        if self._plain_send:
+            first_byte = FIN | OP_BINARY
+        else:
+            self._check_no_message_open()
+            first_byte, data = self._start_data_frame(OP_BINARY, data, True, compress)
+        keys = self._mask_keys
+        return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), data)
+
+    def _check_no_message_open(self) -> None:
+        """A whole message cannot go out while a fragmented one is half sent.
+
+        With ``encode`` a same-type frame would be that message's next
+        fragment; ``encode_text``/``encode_binary`` promise a message of its own.
+        """
+        if self._send_opcode and not self._close_sent:
+            raise WebSocketError(
+                f"a {_kind_name(self._send_opcode)} message is being sent in fragments; finish"
+                " it (fin=True) before sending another message",
+                reason="message_in_progress",
+            )
 
     def _start_data_frame(
         self, opcode: int, payload: bytes, fin: bool, compress: bool
@@ -475,7 +546,8 @@ class WebSocket:
             ready = not self._recv_opcode and self._close_frame is None
             fast = self._fast and ready
             lean = self._lean and ready
-            run = self._decode_run if ready else None
+            # The C walk also takes the fragments of a message and control frames.
+            run = self._decode_run if self._close_frame is None else None
             run_config = self._run_config
             text = Text
             binary = Binary
@@ -523,7 +595,7 @@ class WebSocket:
                 ready = not self._recv_opcode and self._close_frame is None
                 fast = self._fast and ready
                 lean = self._lean and ready
-                run = self._decode_run if ready else None
+                run = self._decode_run if self._close_frame is None else None
         except UnicodeDecodeError as exc:
             self._fail(_invalid_utf8(), frames, exc)
         except ProtocolError as exc:
@@ -548,7 +620,7 @@ class WebSocket:
         if self._extensions or self._close_frame is not None:
             return
         try:
-            self._early_utf8.feed(self._pending, self._recv_opcode, self._utf8)
+            self._early_utf8.feed(self._pending, self._recv_opcode, self._utf8_tail)
         except UnicodeDecodeError as exc:
             self._fail(_invalid_utf8(), frames, exc)
 
@@ -824,15 +896,14 @@ class WebSocket:
         if opcode:
             self._recv_opcode = opcode
             self._parts = []
-            if opcode == OP_TEXT:
-                if self._utf8 is None:
-                    self._utf8 = _utf8_decoder()
-                else:
-                    self._utf8.reset()
+            self._utf8_tail = b""
         self._message_size += len(payload)
         if message_opcode == OP_TEXT:
-            assert self._utf8 is not None
-            piece = self._utf8.decode(payload, fin)
+            # What an incremental UTF-8 decoder does (the C decoder does the same):
+            # an unfinished sequence at the end waits for the next fragment.
+            data = self._utf8_tail + payload if self._utf8_tail else payload
+            piece, consumed = _utf_8_decode(data, "strict", fin)
+            self._utf8_tail = data[consumed:]
             if fragments:
                 frames.append(Text(piece, fin))
             else:
