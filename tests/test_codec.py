@@ -621,8 +621,14 @@ def test_encode_text_and_binary_entries_match_encode() -> None:
         [frame] = parse_client_frames(ws.encode_text(text))
         assert (frame.fin, frame.rsv, frame.opcode) == (True, 0, TEXT)
         assert unmask(frame).decode() == text
-    for data in [b"", b"\x00\xff", bytearray(b"ab"), memoryview(b"xyz" * 50_000)]:
-        [frame] = parse_client_frames(ws.encode_binary(data))  # type: ignore[arg-type]
+    payloads: list[bytes | bytearray | memoryview] = [
+        b"",
+        b"\x00\xff",
+        bytearray(b"ab"),
+        memoryview(b"xyz" * 50_000),
+    ]
+    for data in payloads:
+        [frame] = parse_client_frames(ws.encode_binary(data))
         assert (frame.fin, frame.rsv, frame.opcode) == (True, 0, BINARY)
         assert unmask(frame) == bytes(data)
 

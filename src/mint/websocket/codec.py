@@ -386,7 +386,9 @@ class WebSocket:
         keys = self._mask_keys
         return masked_frame(first_byte, keys.pop() if keys else self._refill_mask_keys(), payload)
 
-    def encode_binary(self, data: bytes, *, compress: bool = True) -> bytes:
+    def encode_binary(
+        self, data: bytes | bytearray | memoryview, *, compress: bool = True
+    ) -> bytes:
         """``encode(Binary(data))`` without the frame object: a whole binary message.
 
         Any bytes-like ``data`` is taken, as ``Binary`` takes it.
