@@ -2,7 +2,8 @@
 
 Sections 1-10 (framing, pings, reserved bits, opcodes, fragmentation, UTF-8,
 close handling, big messages) and 12-13 (permessage-deflate), over HTTP/1.1
-directly and over HTTP/2 through the RFC 8441 relay.  The bar is every case
+directly, over HTTP/2 through the RFC 8441 relay and over HTTP/3 through the
+RFC 9220 relay (``tests/autobahn/relay_h3.py``, aioquic).  The bar is every case
 passing; each run leaves its HTML/JSON report under ``reports/autobahn/``.
 
 The fuzzing server needs Python 2.7: these tests install it with
@@ -86,6 +87,32 @@ def test_sections_1_to_10_over_http1_and_http2(wstest: Path) -> None:
 
 def test_compression_sections_12_and_13_over_http1_and_http2(wstest: Path) -> None:
     _run_both(wstest, "12-13", SECTIONS_12_AND_13, compress=True)
+
+
+# HTTP/3 on its own, not beside the others: its client and its relay both run
+# aioquic in this process, in Python, and would slow the other runs' clients
+# through the GIL while the fuzzing server times them.
+
+
+def test_sections_1_to_10_over_http3(wstest: Path) -> None:
+    _run(wstest, "http3", "1-10", SECTIONS_1_TO_10, compress=False)
+
+
+#: Sections 12 and 13 over HTTP/3 as CI runs them: the first six cases of every group (every
+#: compression setting, messages up to 8 KiB).  The whole sections take about 22 minutes
+#: there, nearly all of it aioquic's QUIC in Python; MINT_AUTOBAHN_HTTP3_FULL=1 runs them.
+HTTP3_COMPRESSION_SAMPLE = [
+    f"{section}.{group}.{case}"
+    for section, groups in ((12, 5), (13, 7))
+    for group in range(1, groups + 1)
+    for case in range(1, 7)
+]
+
+
+def test_compression_sections_12_and_13_over_http3(wstest: Path) -> None:
+    full = os.environ.get("MINT_AUTOBAHN_HTTP3_FULL") == "1"
+    cases = SECTIONS_12_AND_13 if full else HTTP3_COMPRESSION_SAMPLE
+    _run(wstest, "http3", "12-13", cases, compress=True)
 
 
 def test_summary_counts_verdicts_and_explains_failures(tmp_path: Path) -> None:

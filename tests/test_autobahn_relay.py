@@ -1,9 +1,11 @@
-"""The HTTP/2 -> HTTP/1.1 WebSocket relay used by the Autobahn runs, tested without mint.
+"""The HTTP/2 (and HTTP/3) -> HTTP/1.1 WebSocket relays of the Autobahn runs.
 
 A plain ``h2`` client does the extended CONNECT and writes WebSocket frames by
 hand, so a relay bug cannot hide behind (or be blamed on) mint.  Backends are
 Autobahn's own echo server (when Python 2.7 is available) and small raw-socket
-servers that script the backend side exactly.
+servers that script the backend side exactly.  The HTTP/3 relay is tested at
+the end with mint as its client (no sans-I/O HTTP/3 client besides aioquic's
+own, which the relay already shares).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h2.config
@@ -23,6 +26,11 @@ import h2.settings
 import pytest
 from tests.autobahn.fuzzing import find_wstest, free_port, start_wstest, wait_for_port
 from tests.autobahn.relay import H2WebSocketRelay, accept_key
+from tests.autobahn.relay_h3 import H3WebSocketRelay
+
+from mint import http, websocket
+from mint.http import Data, Done, Event, Headers, Status
+from mint.websocket import Close, Text
 
 TIMEOUT = 10.0
 
@@ -388,3 +396,86 @@ def test_backend_reset_still_ends_the_stream() -> None:
             client.wait_ended(stream_id)
         finally:
             client.close()
+
+
+# -- the HTTP/3 relay -------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    port: int
+    received: bytearray = field(default_factory=bytearray)
+    saw_eof: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def h3_backend() -> Iterator[Backend]:
+    """Upgrades one connection, sends a text frame, records until EOF, then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    state = Backend(listener.getsockname()[1])
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(TIMEOUT)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            lines = head.decode("latin-1").split("\r\n")
+            key = next(
+                line.split(":", 1)[1].strip()
+                for line in lines
+                if line.lower().startswith("sec-websocket-key:")
+            )
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                + accept_key(key).encode()
+                + b"\r\n\r\n\x81\x05hello"
+            )
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    state.saw_eof.set()
+                    break
+                state.received += data
+            conn.sendall(b"\x88\x02\x03\xe8")  # its Close after ours, then TCP close
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield state
+    thread.join(TIMEOUT)
+    listener.close()
+
+
+def test_h3_relay_carries_a_websocket_and_its_orderly_end(h3_backend: Backend) -> None:
+    """The HTTP/3 relay (``relay_h3``), with mint as its client over a scripted backend."""
+    backend = h3_backend
+    with H3WebSocketRelay("127.0.0.1", backend.port) as relay:
+        conn = http.connect(
+            "https",
+            relay.host,
+            relay.port,
+            protocols=("http3",),
+            cafile=relay.cafile,
+            timeout=TIMEOUT,
+        )
+        with conn:
+            ref = websocket.upgrade("wss", conn, "/runCase?case=1", [])
+            events: list[Event] = []
+            while not any(isinstance(e, Data) for e in events):
+                events += conn.recv(TIMEOUT)
+            status = next(e.status for e in events if isinstance(e, Status))
+            headers = next(e.headers for e in events if isinstance(e, Headers))
+            ws = websocket.new(conn, ref, status, headers)
+            frames = [f for e in events if isinstance(e, Data) for f in ws.decode(e.data)]
+            assert frames == [Text("hello")]
+            close = ws.encode(Close(1000))
+            conn.stream_request_body(ref, close, end_stream=True)
+            assert backend.saw_eof.wait(TIMEOUT)  # our FIN became the backend's EOF
+            assert bytes(backend.received) == close
+            rest: list[Event] = []
+            while not any(isinstance(e, Done) for e in rest):
+                rest += conn.recv(TIMEOUT)
+            frames = [f for e in rest if isinstance(e, Data) for f in ws.decode(e.data)]
+            assert frames == [Close(1000)]  # and the backend's close became our FIN

@@ -2,8 +2,9 @@
 
     python -m tests.autobahn.run --transport http1 --cases "1.*,2.*"
     python -m tests.autobahn.run --transport http2 --cases "12.*,13.*" --compress
+    python -m tests.autobahn.run --transport http3 --cases "1.*,9.*"
 
-Starts the fuzzing server (and, for HTTP/2, the relay in front of it), runs
+Starts the fuzzing server (and, for HTTP/2 or HTTP/3, a relay in front of it), runs
 the mint client over every selected case, stops everything, prints the
 one-line summary and the failing cases, and exits 0 only when every case
 passed.  ``tests/test_autobahn.py`` calls ``run_suite`` the same way.
@@ -30,7 +31,7 @@ from tests.autobahn.fuzzing import (
 )
 from tests.autobahn.relay import H2WebSocketRelay
 
-TRANSPORTS = ("http1", "http2")
+TRANSPORTS = ("http1", "http2", "http3")
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,19 @@ def default_outdir(transport: str, label: str) -> Path:
 
 
 @contextlib.contextmanager
-def _endpoint(server: FuzzingServer, transport: str) -> Iterator[tuple[str, int]]:
-    """Where the client connects: the fuzzing server itself, or the relay in front of it."""
+def _endpoint(server: FuzzingServer, transport: str) -> Iterator[tuple[str, int, str | None]]:
+    """Where the client connects (and the CA to trust): the fuzzing server, or a relay."""
     if transport == "http2":
         with H2WebSocketRelay(server.host, server.port) as relay:
-            yield relay.host, relay.port
+            yield relay.host, relay.port, None
+    elif transport == "http3":
+        # Imported here: the HTTP/3 relay needs aioquic, the other transports do not.
+        from tests.autobahn.relay_h3 import H3WebSocketRelay
+
+        with H3WebSocketRelay(server.host, server.port) as quic_relay:
+            yield quic_relay.host, quic_relay.port, quic_relay.cafile
     else:
-        yield server.host, server.port
+        yield server.host, server.port, None
 
 
 def run_suite(
@@ -93,9 +100,14 @@ def run_suite(
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(FuzzingServer(wstest=wstest, outdir=outdir, cases=cases))
-        host, port = stack.enter_context(_endpoint(server, transport))
+        host, port, cafile = stack.enter_context(_endpoint(server, transport))
         client = AutobahnClient(
-            host=host, port=port, agent=agent, transport=transport, compress=compress
+            host=host,
+            port=port,
+            agent=agent,
+            transport=transport,
+            compress=compress,
+            cafile=cafile,
         )
         count = client.run_all()
     wall = time.monotonic() - started

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from mint import http, websocket
+from mint.client.altsvc import AltSvcMemory, HTTP3Preference
 from mint.client.options import (
     Backoff,
     ConnectKwargs,
@@ -39,6 +40,7 @@ from mint.client.options import (
     SessionOptions,
     Target,
     TLSOptions,
+    check_http3_options,
     parse_url,
     protocols_for,
     session_options,
@@ -186,7 +188,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
             elif session.queue_full and not session.paused and session.can_send:
                 # Not once our Close went out: the server's answer must be read.
                 session.paused = True
-                if self.http2:
+                if self.can_pause:
                     await self._call(self.conn.pause_stream, session.ref)
             self._watch_keepalive(session)
 
@@ -227,7 +229,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
 
     async def resume(self, session: SessionState) -> None:
         now = _now()
-        if session.resume(now) and self.http2 and self.failure is None:
+        if session.resume(now) and self.can_pause and self.failure is None:
             await self._call(self.conn.resume_stream, session.ref)
         await self._service([session], now)  # pongs or a Close reply among the held bytes
         self._keepalive_due = self.routes.keepalive_deadline()
@@ -465,7 +467,9 @@ class Client:
     """The blocking ``Client``'s twin: pooled connections, one HTTP/2 connection per origin.
 
     ``proxy`` and ``proxy_ssl_context`` as for the blocking ``Client``: left
-    out, the environment names the proxy (read once, here).
+    out, the environment names the proxy (read once, here).  ``http3`` and
+    ``http3_timeout`` too: HTTP/3 first (always, or where Alt-Svc announced
+    it), TCP after a failed bounded attempt.
     """
 
     def __init__(
@@ -481,8 +485,13 @@ class Client:
         http2_window_size: int = 1 << 20,
         proxy: ProxySetting = FROM_ENVIRONMENT,
         proxy_ssl_context: ssl.SSLContext | None = None,
+        http3: HTTP3Preference = False,
+        http3_timeout: float = 3.0,
     ) -> None:
         protocols_for("https", http2)
+        self._http3 = check_http3_options(http3, http3_timeout, ssl_context)
+        self._http3_timeout = http3_timeout
+        self._altsvc = AltSvcMemory()
         self._http2 = http2
         self._tls = TLSOptions(ssl_context, cafile, verify, server_hostname)
         self._proxies = client_proxies(proxy)  # the environment, read now (mint.client.proxies)
@@ -572,6 +581,7 @@ class Client:
         except BaseException:
             await self._abandon(shared, ref)
             raise
+        self._learn_alt_svc(target, response.headers)
         if response.headers is None or response.status is None:
             # No answer at all.  An answer followed by an end or an error still
             # makes a session: what came with it is delivered, then the end.
@@ -649,6 +659,7 @@ class Client:
             await self._abandon(shared, ref)
             raise
         shared.routes.remove(ref, _now())
+        self._learn_alt_svc(target, response.headers)
         if response.error is not None:
             if response.error.reason == "body_too_large":
                 await self._abandon(shared, ref)
@@ -676,11 +687,24 @@ class Client:
         # connection it opens; HTTP/1.1 connections are one per session anyway,
         # and dialing them one after another would only queue the sessions.
         serial = protocols != ("http1",) and origin not in self._http1_origins
+        h3_port = self._http3_port(target, proxy, websocket_session)
         lock = self._origin_locks.setdefault(key, asyncio.Lock())
-        async with lock if serial else contextlib.nullcontext():
+        async with lock if serial or h3_port is not None else contextlib.nullcontext():
             for pooled in list(self._pool.get(key, [])):
                 if pooled.routes.idle_since is not None:
                     await pooled.poll()  # a dead one fails here, and is not picked
+            if h3_port is not None:
+                # HTTP/3 first: a pooled QUIC connection, else one bounded attempt.
+                found = pick(
+                    self._pool.get(key, []), ("http3",), websocket_session=websocket_session
+                )
+                if found is None:
+                    quic = await self._dial_http3(target, h3_port, deadline)
+                    found = None if quic is None else AsyncSharedConnection(quic, origin)
+                    if found is not None:
+                        self._pool.setdefault(key, []).append(found)
+                if found is not None:
+                    return found
             shared = pick(self._pool.get(key, []), protocols, websocket_session=websocket_session)
             if shared is not None:
                 if not shared.http2:
@@ -693,6 +717,44 @@ class Client:
                 self._http1_origins.add(origin)
             self._pool.setdefault(key, []).append(shared)
             return shared
+
+    def _http3_port(self, target: Target, proxy: str | None, websocket_session: bool) -> int | None:
+        """The UDP port to try HTTP/3 on, or None (a proxy, a refused CONNECT, the preference)."""
+        if proxy is not None:
+            return None
+        if websocket_session and target.origin in self._no_extended_connect:
+            return None
+        return self._altsvc.http3_port(target.origin, self._http3, _now())
+
+    async def _dial_http3(
+        self, target: Target, port: int, deadline: float | None
+    ) -> AsyncConnection | None:
+        """One bounded HTTP/3 attempt; None, remembered, when it fails (aioquic missing: raised)."""
+        timeout = self._http3_timeout
+        if deadline is not None:
+            timeout = min(timeout, max(0.001, deadline - _now()))
+        tls = self._tls
+        try:
+            return await http_connect(
+                "https",
+                target.host,
+                port,
+                protocols=("http3",),
+                timeout=timeout,
+                cafile=tls.cafile,
+                verify=tls.verify,
+                server_hostname=tls.server_hostname,
+            )
+        except MintError as exc:
+            if exc.reason == "missing_dependency":
+                raise
+            log.info("HTTP/3 to %s:%d failed (%s): falling back to TCP", target.host, port, exc)
+            self._altsvc.mark_broken(target.origin, _now())
+            return None
+
+    def _learn_alt_svc(self, target: Target, headers: list[tuple[str, str]] | None) -> None:
+        if headers:
+            self._altsvc.learn(target.origin, headers, _now())
 
     async def _dial(
         self,

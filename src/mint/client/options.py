@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, TypedDict, cast
 from urllib.parse import unquote, urlsplit
 
+from mint.client.altsvc import HTTP3Preference, check_preference
 from mint.errors import WebSocketError
 from mint.websocket.extensions import Extension, PerMessageDeflate
 
@@ -108,6 +109,25 @@ def protocols_for(http_scheme: str, http2: HTTP2Preference) -> tuple[str, ...]:
             f"http2 must be True, False or 'auto', not {http2!r}", reason="invalid_argument"
         )
     return ("http2", "http1") if http_scheme == "https" else ("http1",)
+
+
+def check_http3_options(
+    http3: object, http3_timeout: object, ssl_context: ssl.SSLContext | None
+) -> HTTP3Preference:
+    """The HTTP/3 options of a client, refused before any I/O when they cannot work."""
+    preference = check_preference(http3)
+    if not isinstance(http3_timeout, (int, float)) or http3_timeout <= 0:
+        raise WebSocketError(
+            f"http3_timeout must be a positive number, not {http3_timeout!r}",
+            reason="invalid_argument",
+        )
+    if preference is not False and ssl_context is not None:
+        raise WebSocketError(
+            "ssl_context cannot configure QUIC's TLS (aioquic's own): pass cafile= and"
+            " verify= with http3",
+            reason="invalid_argument",
+        )
+    return preference
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +232,9 @@ class ClientKwargs(TypedDict, total=False):
     #: A proxy URL, or None for none; left out, the environment decides (``mint.client.proxies``).
     proxy: str | None
     proxy_ssl_context: ssl.SSLContext | None
+    #: Try HTTP/3 first: True, False or "auto" (where Alt-Svc announced it); see ``Client``.
+    http3: HTTP3Preference
+    http3_timeout: float
 
 
 class ConnectKwargs(SessionKwargs, ClientKwargs, total=False):
@@ -258,6 +281,7 @@ __all__ = [
     "SessionOptions",
     "TLSOptions",
     "Target",
+    "check_http3_options",
     "parse_url",
     "protocols_for",
     "session_options",

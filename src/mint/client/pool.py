@@ -50,7 +50,14 @@ class PooledConnection(Generic[Conn]):
     def __init__(self, conn: Conn, origin: tuple[str, str, int], now: float) -> None:
         self.conn = conn
         self.origin = origin
-        self.http2 = conn.version == "HTTP/2"
+        #: Streams multiplexed on one connection: HTTP/2, or HTTP/3 which the
+        #: pool and the sessions treat alike (extended CONNECT, FIN as the
+        #: orderly end, cancel to let go of a stream, send windows).
+        self.http2 = conn.version in ("HTTP/2", "HTTP/3")
+        self.http3 = conn.version == "HTTP/3"
+        #: Per-stream backpressure (``pause_stream``) is HTTP/2's alone: aioquic
+        #: raises a stream's receive window as data arrives, whoever reads it.
+        self.can_pause = conn.version == "HTTP/2"
         self.routes = Routes(now)
         #: Why the connection can carry nothing more (it is closed then).
         self.failure: MintError | None = None
@@ -79,11 +86,13 @@ def pick(
 ) -> Pooled | None:
     """The first pooled connection of an allowed HTTP version with room, if any."""
     for shared in candidates:
-        if ("http2" if shared.http2 else "http1") in protocols and has_room(
-            shared, websocket_session=websocket_session
-        ):
+        if _label(shared) in protocols and has_room(shared, websocket_session=websocket_session):
             return shared
     return None
+
+
+def _label(shared: PooledConnection[Any]) -> str:
+    return "http3" if shared.http3 else "http2" if shared.http2 else "http1"
 
 
 def sweep(

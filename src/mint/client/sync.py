@@ -14,6 +14,11 @@ Reading the socket directly (``conn.socket`` and ``conn.stream``, the
 process-less core's entry point for callers with their own loop) is what
 lets the wait happen outside the lock; ``Connection.recv`` would hold the
 core for the whole wait.
+
+Over HTTP/3 (``http3=``) the socket is UDP: the reader reads a batch of
+datagrams per wake-up, and also wakes at the QUIC core's next deadline
+(``conn.next_deadline()``: retransmissions, ACKs, the idle timeout), which
+it hands over with ``conn.handle_deadline()`` before feeding what arrived.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal, overload
 
 from mint import http, websocket
+from mint.client.altsvc import AltSvcMemory, HTTP3Preference
 from mint.client.options import (
     Backoff,
     ConnectKwargs,
@@ -39,6 +45,7 @@ from mint.client.options import (
     SessionOptions,
     Target,
     TLSOptions,
+    check_http3_options,
     parse_url,
     protocols_for,
     session_options,
@@ -66,6 +73,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mint.client")
 
 _READ_SIZE = 256 * 1024
+_DATAGRAM_BATCH = 256
+_MAX_DATAGRAM = 65536
 Origin = tuple[str, str, int]
 #: The pool's key: an origin and the proxy (URL or None) its connections go through.
 PoolKey = tuple[str, str, int, str | None]
@@ -135,7 +144,11 @@ class SharedConnection(PooledConnection[http.Connection]):
         """
         # Not ``_read_for_all``: that lets go of the lock while it waits, and an
         # idle HTTP/1.1 connection could be claimed by another caller meanwhile.
-        if not self._reading and self.failure is None and _wait_readable(self.conn.socket, 0):
+        if self._reading or self.failure is not None:
+            return
+        # HTTP/3 looks even with nothing to read: a QUIC idle timeout that passed
+        # while nobody read ends the connection only once its deadline is handled.
+        if self.http3 or _wait_readable(self.conn.socket, 0):
             self._read_available()
 
     def _may_read(self) -> bool:
@@ -147,6 +160,9 @@ class SharedConnection(PooledConnection[http.Connection]):
         try:
             due = self._keepalive_due
             wake = due if deadline is None or (due is not None and due < deadline) else deadline
+            quic_due = self._quic_deadline()
+            if quic_due is not None and (wake is None or quic_due < wake):
+                wake = quic_due  # QUIC's timers (loss recovery, ACKs) fire from this wait
             timeout = None if wake is None else max(0.0, wake - time.monotonic())
             sock = self.conn.socket
             self.lock.release()
@@ -154,7 +170,7 @@ class SharedConnection(PooledConnection[http.Connection]):
                 readable = _wait_readable(sock, timeout)
             finally:
                 self.lock.acquire()
-            if readable and self.failure is None:
+            if (readable or quic_due is not None) and self.failure is None:
                 self._read_available()
             if due is not None and self.failure is None and time.monotonic() >= due:
                 self.service_keepalive()
@@ -162,7 +178,46 @@ class SharedConnection(PooledConnection[http.Connection]):
             self._reading = False
             self._changed.notify_all()
 
+    def _quic_deadline(self) -> float | None:
+        """When the HTTP/3 connection's core needs its deadline handled (None: not HTTP/3)."""
+        return self.conn.next_deadline() if self.http3 else None
+
+    def _read_datagrams(self) -> None:
+        """HTTP/3: take the datagrams that arrived, honour the core's deadline, route the events.
+
+        ``conn.stream`` takes one datagram at a time (UDP keeps their
+        boundaries); a batch is read before routing so a burst costs one
+        round of routing, not one per datagram.
+        """
+        sock = self.conn.socket
+        try:
+            # Deadlines first: a QUIC idle timeout that passed while nobody read
+            # must not be undone by the datagrams that waited meanwhile.
+            events = self.conn.handle_deadline()
+            for _ in range(_DATAGRAM_BATCH):
+                try:
+                    data = sock.recv(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                events.extend(self.conn.stream(data))
+            events.extend(self.conn.stream(b""))  # deadlines, and the answers to send
+        except OSError as exc:
+            self.fail(TransportError(f"reading from the server failed: {exc}", reason="closed"))
+            return
+        except MintError as exc:
+            self.fail(exc)
+            return
+        now = time.monotonic()
+        touched = self.routes.dispatch(events, now)
+        if not self.conn.open:
+            self.fail(TransportError("the QUIC connection ended", reason="closed"))
+            return
+        self._service(touched, now)
+
     def _read_available(self) -> None:
+        if self.http3:
+            self._read_datagrams()
+            return
         try:
             data = self.conn.socket.recv(_READ_SIZE)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -202,7 +257,7 @@ class SharedConnection(PooledConnection[http.Connection]):
                 # Not once our Close went out: the server's answer must be read, and
                 # what it still sends before it is bounded by what was in flight.
                 session.paused = True
-                if self.http2:
+                if self.can_pause:
                     self._call(self.conn.pause_stream, session.ref)
             self._watch_keepalive(session)
 
@@ -252,7 +307,7 @@ class SharedConnection(PooledConnection[http.Connection]):
     def resume(self, session: SessionState) -> None:
         """The caller took messages: reading for this session starts again."""
         now = time.monotonic()
-        if session.resume(now) and self.http2 and self.failure is None:
+        if session.resume(now) and self.can_pause and self.failure is None:
             self._call(self.conn.resume_stream, session.ref)
         self._service([session], now)  # pongs or a Close reply among the held bytes
         self._keepalive_due = self.routes.keepalive_deadline()
@@ -540,6 +595,15 @@ class Client:
     here: see ``mint.client.proxies``).  Connections are pooled per origin
     *and* proxy.  ``proxy_ssl_context`` is for TLS to an ``https://`` proxy
     (by default it is verified with ``cafile``/``verify``, like the servers).
+
+    ``http3`` (needs ``mint-websocket[http3]``): ``True`` tries HTTP/3
+    (RFC 9220) first for every ``https``/``wss`` origin, ``"auto"`` only for
+    origins whose ``Alt-Svc`` announced ``h3`` in an earlier answer, ``False``
+    (the default) never.  Each attempt is bounded by ``http3_timeout``; when
+    it fails (UDP blocked, nothing listening) the session goes over TCP as
+    ``http2`` says, and the origin stays on TCP for a few minutes
+    (``mint.client.altsvc``).  TLS for QUIC takes ``cafile``/``verify``, not
+    ``ssl_context``; no proxy carries it.
     """
 
     def __init__(
@@ -555,8 +619,14 @@ class Client:
         http2_window_size: int = 1 << 20,
         proxy: ProxySetting = FROM_ENVIRONMENT,
         proxy_ssl_context: ssl.SSLContext | None = None,
+        http3: HTTP3Preference = False,
+        http3_timeout: float = 3.0,
     ) -> None:
         protocols_for("https", http2)  # checks the value before any I/O
+        self._http3 = check_http3_options(http3, http3_timeout, ssl_context)
+        self._http3_timeout = http3_timeout
+        #: Origins that announced HTTP/3 (Alt-Svc), and those where it failed lately.
+        self._altsvc = AltSvcMemory()
         self._http2 = http2
         self._tls = TLSOptions(ssl_context, cafile, verify, server_hostname)
         self._proxies = client_proxies(proxy)
@@ -657,6 +727,7 @@ class Client:
                     f" within open_timeout={options.open_timeout}s",
                     reason="timeout",
                 ) from exc
+            self._learn_alt_svc(target, response.headers)
             if response.headers is None or response.status is None:
                 # No answer at all.  An answer followed by an end or an error still
                 # makes a session: what came with it is delivered, then the end.
@@ -737,6 +808,7 @@ class Client:
                 self._abandon(shared, ref)
                 raise
             shared.routes.remove(ref, time.monotonic())
+            self._learn_alt_svc(target, response.headers)
             if response.error is not None:
                 if response.error.reason == "body_too_large":
                     self._abandon(shared, ref)
@@ -768,19 +840,25 @@ class Client:
         # HTTP/2 server should share the connection the first one opens.
         # HTTP/1.1 connections are one per session anyway: no need to queue.
         serial = protocols != ("http1",) and origin not in self._http1_origins
-        with origin_lock if serial else contextlib.nullcontext():
+        h3_port = self._http3_port(target, proxy, websocket_session)
+        with origin_lock if serial or h3_port is not None else contextlib.nullcontext():
             with self._lock:
                 candidates = list(self._pool.get(key, []))
-            for shared in candidates:
-                with shared.lock:
-                    if not shared.http2 and shared.routes.idle_since is None:
-                        continue  # claimed by another caller whose route is not added yet
-                    if shared.routes.idle_since is not None:
-                        shared.poll()  # a server that hung up meanwhile fails it here
-                    if pick([shared], protocols, websocket_session=websocket_session):
-                        if not shared.http2:
-                            shared.routes.idle_since = None  # claimed before the lock drops
-                        return shared
+            if h3_port is not None:
+                # HTTP/3 first: a pooled QUIC connection, else a bounded attempt to
+                # open one; TCP (pooled or new) only when that failed.
+                found = self._pick_pooled(candidates, ("http3",), websocket_session)
+                if found is not None:
+                    return found
+                quic = self._dial_http3(target, h3_port, deadline)
+                if quic is not None:
+                    shared = SharedConnection(quic, origin)
+                    with self._lock:
+                        self._pool.setdefault(key, []).append(shared)
+                    return shared
+            found = self._pick_pooled(candidates, protocols, websocket_session)
+            if found is not None:
+                return found
             conn = self._dial(target, protocols, deadline, proxy)
             shared = SharedConnection(conn, origin)
             if not shared.http2:
@@ -790,6 +868,72 @@ class Client:
             with self._lock:
                 self._pool.setdefault(key, []).append(shared)
             return shared
+
+    def _pick_pooled(
+        self,
+        candidates: list[SharedConnection],
+        protocols: tuple[str, ...],
+        websocket_session: bool,
+    ) -> SharedConnection | None:
+        for shared in candidates:
+            with shared.lock:
+                if not shared.http2 and shared.routes.idle_since is None:
+                    continue  # claimed by another caller whose route is not added yet
+                if shared.routes.idle_since is not None:
+                    shared.poll()  # a server that hung up meanwhile fails it here
+                if pick([shared], protocols, websocket_session=websocket_session):
+                    if not shared.http2:
+                        shared.routes.idle_since = None  # claimed before the lock drops
+                    return shared
+        return None
+
+    def _http3_port(self, target: Target, proxy: str | None, websocket_session: bool) -> int | None:
+        """The UDP port to try HTTP/3 on for ``target``, or None to stay on TCP.
+
+        Never through a proxy (HTTP CONNECT and SOCKS5 carry no UDP), nor for
+        a session to an origin whose server refused extended CONNECT.
+        """
+        if proxy is not None:
+            return None
+        if websocket_session and target.origin in self._no_extended_connect:
+            return None
+        with self._lock:
+            return self._altsvc.http3_port(target.origin, self._http3, time.monotonic())
+
+    def _dial_http3(
+        self, target: Target, port: int, deadline: float | None
+    ) -> http.Connection | None:
+        """One bounded HTTP/3 attempt (``http3_timeout``); None, remembered, when it fails.
+
+        A missing aioquic is the caller's setup, not the network's: raised.
+        """
+        timeout = self._http3_timeout
+        if deadline is not None:
+            timeout = min(timeout, max(0.001, deadline - time.monotonic()))
+        tls = self._tls
+        try:
+            return http.connect(
+                "https",
+                target.host,
+                port,
+                protocols=("http3",),
+                timeout=timeout,
+                cafile=tls.cafile,
+                verify=tls.verify,
+                server_hostname=tls.server_hostname,
+            )
+        except MintError as exc:
+            if exc.reason == "missing_dependency":
+                raise
+            log.info("HTTP/3 to %s:%d failed (%s): falling back to TCP", target.host, port, exc)
+            with self._lock:
+                self._altsvc.mark_broken(target.origin, time.monotonic())
+            return None
+
+    def _learn_alt_svc(self, target: Target, headers: list[tuple[str, str]] | None) -> None:
+        if headers:
+            with self._lock:
+                self._altsvc.learn(target.origin, headers, time.monotonic())
 
     def _dial(
         self,

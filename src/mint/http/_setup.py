@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mint.errors import HTTPError, TransportError
+from mint.errors import HTTPError, MintError, TransportError
 from mint.http.core import HTTPCore
 from mint.http.events import Ref
 from mint.http.http1 import HTTP1Core
@@ -32,6 +32,8 @@ from mint.http.http2 import (
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ALPN_IDS = {"http1": "http/1.1", "http2": "h2"}
+#: Not an ALPN choice over TCP: ``protocols=("http3",)`` means QUIC over UDP.
+HTTP3 = "http3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +111,66 @@ def offered_protocols(protocols: Sequence[str]) -> tuple[str, ...]:
             f"protocols must be a tuple such as ('http1',), not the string {protocols!r}"
         )
     offered = tuple(protocols)
-    unknown = [p for p in offered if p not in ALPN_IDS]
+    unknown = [p for p in offered if p not in ALPN_IDS and p != HTTP3]
     if unknown or not offered:
         raise ValueError(
-            f"protocols must be a non-empty tuple of 'http1' and/or 'http2', got {protocols!r}"
+            "protocols must be a non-empty tuple of 'http1' and/or 'http2', or ('http3',),"
+            f" got {protocols!r}"
         )
+    if HTTP3 in offered and offered != (HTTP3,):
+        # QUIC runs over UDP, the others over TCP: no ALPN can choose between
+        # them on one socket.  Trying one after the other is a policy, which
+        # belongs to the caller (mint.client does it).
+        raise ValueError(f"'http3' cannot be combined with other protocols, got {protocols!r}")
     return offered
+
+
+#: QUIC's floor (RFC 9000 section 14) and the largest packet aioquic copes with.
+HTTP3_DATAGRAM_SIZES = (1200, 16384)
+
+
+def check_http3(
+    plan: ConnectPlan,
+    ssl_context: ssl.SSLContext | None,
+    proxy: str | None,
+    max_datagram_size: int = HTTP3_DATAGRAM_SIZES[0],
+) -> None:
+    """Refuse the options HTTP/3 cannot honour before any packet is sent.
+
+    QUIC always encrypts (no ``http``), runs its own TLS 1.3 (aioquic's, so
+    an ``ssl.SSLContext`` cannot configure it: ``cafile``/``verify`` can),
+    and travels over UDP, which HTTP CONNECT and SOCKS5 tunnels do not carry.
+    """
+    if plan.scheme != "https":
+        raise ValueError("HTTP/3 needs scheme 'https' (QUIC is always encrypted)")
+    if ssl_context is not None:
+        raise ValueError("ssl_context cannot configure QUIC's TLS; pass cafile= or verify=")
+    if proxy is not None:
+        raise ValueError("HTTP/3 (UDP) cannot go through an HTTP or SOCKS5 proxy tunnel")
+    low, high = HTTP3_DATAGRAM_SIZES
+    if not _is_int(max_datagram_size) or not low <= max_datagram_size <= high:
+        raise ValueError(
+            f"http3_max_datagram_size must be an int within {low}..{high},"
+            f" not {max_datagram_size!r}"
+        )
+
+
+def http3_module(name: str) -> Any:
+    """Import an HTTP/3 module of mint, which needs the optional aioquic.
+
+    Imported only when HTTP/3 is asked for, so that mint works without the
+    extra; without it the caller learns what to install.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if exc.name is not None and not exc.name.startswith("aioquic"):
+            raise
+        raise MintError(
+            "HTTP/3 needs aioquic: install mint-websocket[http3]", reason="missing_dependency"
+        ) from exc
 
 
 def tls_context(
@@ -311,12 +367,15 @@ def connection_spent(core: HTTPCore) -> bool:
 __all__ = [
     "ALPN_IDS",
     "DEFAULT_PORTS",
+    "HTTP3",
     "ConnectPlan",
     "ConnectionFacts",
     "authority",
     "awaiting_server_settings",
+    "check_http3",
     "connection_spent",
     "http2_method",
+    "http3_module",
     "make_core",
     "offered_protocols",
     "plan_connect",

@@ -56,10 +56,13 @@ from typing import Any, TypeVar
 from mint.errors import MintError, ProxyError, TransportError
 from mint.http._aio_protocol import ReceiveProtocol
 from mint.http._setup import (
+    HTTP3,
     ConnectionFacts,
     awaiting_server_settings,
+    check_http3,
     connection_spent,
     http2_method,
+    http3_module,
     make_core,
     plan_connect,
     proxy_tls_context,
@@ -131,6 +134,10 @@ class AsyncConnection(ConnectionFacts):
     @property
     def open(self) -> bool:
         return not self._closed and self._core.open
+
+    def next_deadline(self) -> float | None:
+        """None: over TCP the kernel runs the protocol's timers (HTTP/3 connections have some)."""
+        return None
 
     # -- requests --------------------------------------------------------
 
@@ -503,6 +510,7 @@ async def connect(
     http2_max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     proxy: str | None = None,
     proxy_ssl_context: ssl.SSLContext | None = None,
+    http3_max_datagram_size: int = 1200,
 ) -> AsyncConnection:
     """Open a TCP (and for ``https`` a TLS) connection and pick the HTTP core.
 
@@ -515,6 +523,11 @@ async def connect(
     ``connect``: the tunnel is opened within ``timeout``, and TLS to the
     server inside an ``https://`` proxy's TLS needs Python 3.11's
     ``loop.start_tls`` over a TLS transport.
+
+    ``protocols=("http3",)`` speaks HTTP/3 over QUIC on a datagram endpoint,
+    as the blocking ``connect`` does; the result is an ``AsyncConnection``
+    subclass (``mint.http._h3_aio.AsyncUDPConnection``);
+    ``http3_max_datagram_size`` as for the blocking ``connect``.
     """
     plan = plan_connect(
         scheme,
@@ -527,6 +540,17 @@ async def connect(
         http2_window_size,
         http2_max_frame_size,
     )
+    if plan.offered == (HTTP3,):
+        check_http3(plan, ssl_context, proxy, http3_max_datagram_size)
+        h3: Any = http3_module("mint.http._h3_aio")
+        connection: AsyncConnection = await h3.connect_http3(  # an AsyncConnection subclass
+            plan,
+            timeout=timeout,
+            verify=verify,
+            server_hostname=server_hostname,
+            max_datagram_size=http3_max_datagram_size,
+        )
+        return connection
     via = None if proxy is None else parse_proxy(proxy)
     context = (
         tls_context(ssl_context, plan.cafile, verify, plan.offered) if scheme == "https" else None

@@ -61,8 +61,8 @@ def upgrade(
 ) -> Ref:
     """Send the WebSocket handshake request on ``conn`` and return its ref.
 
-    On HTTP/1.1 this is a GET with ``Upgrade: websocket``; on HTTP/2 an
-    extended CONNECT (RFC 8441), which needs the server to have announced
+    On HTTP/1.1 this is a GET with ``Upgrade: websocket``; on HTTP/2 and HTTP/3 an
+    extended CONNECT (RFC 8441, RFC 9220), which needs the server to have announced
     SETTINGS_ENABLE_CONNECT_PROTOCOL = 1: ``mint.http.connect`` waits for the
     server's SETTINGS before returning, so the answer here is never a guess.
     """
@@ -79,10 +79,12 @@ def upgrade(
         raise WebSocketError(
             f"path must be a str starting with '/', not {path!r}", reason="bad_path"
         )
-    http2 = conn.version == "HTTP/2"
+    # HTTP/3 (RFC 9220) carries WebSockets exactly as HTTP/2 does (RFC 8441):
+    # extended CONNECT, any 2xx, no key/accept.
+    http2 = conn.version in ("HTTP/2", "HTTP/3")
     if http2 and not getattr(conn, "extended_connect_enabled", False):
         raise WebSocketError(
-            "the HTTP/2 server did not enable extended CONNECT "
+            f"the {conn.version} server did not enable extended CONNECT "
             "(SETTINGS_ENABLE_CONNECT_PROTOCOL), so it cannot carry WebSockets; "
             "connect with protocols=('http1',) instead",
             reason="extended_connect_disabled",
