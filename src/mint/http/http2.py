@@ -277,7 +277,7 @@ class HTTP2Core(HTTPCore):
         ]
         if protocol_bytes is not None:
             pseudo.append((b":protocol", protocol_bytes))
-        wire_headers = pseudo + self._encode_headers(headers)
+        wire_headers = pseudo + encode_headers(headers)
 
         body_bytes = body if isinstance(body, bytes) else b""
         # END_STREAM on HEADERS when there is nothing more to send (never on a tunnel).
@@ -972,34 +972,6 @@ class HTTP2Core(HTTPCore):
                 reason="extended_connect_disabled",
             )
 
-    def _encode_headers(self, headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-        encoded: list[tuple[bytes, bytes]] = []
-        for pair in headers:
-            if not (
-                isinstance(pair, tuple)
-                and len(pair) == 2
-                and isinstance(pair[0], str)
-                and isinstance(pair[1], str)
-            ):
-                raise HTTPError(
-                    f"headers must be (str, str) pairs, got {pair!r}", reason="invalid_request"
-                )
-            name, value = pair
-            lower = name.lower()
-            if lower in _CONNECTION_SPECIFIC_HEADERS:
-                continue
-            if lower == "te" and value.strip().lower() != "trailers":
-                continue  # RFC 9113 section 8.2.2: TE may only say "trailers"
-            if not lower or lower.startswith(":") or _FORBIDDEN_VALUE_CHARS & set(lower + value):
-                raise HTTPError(f"invalid header {name!r}: {value!r}", reason="invalid_request")
-            try:
-                encoded.append((lower.encode("ascii"), value.encode("latin-1")))
-            except UnicodeEncodeError as exc:
-                raise HTTPError(
-                    f"header {name!r} cannot be encoded as latin-1", reason="invalid_request"
-                ) from exc
-        return encoded
-
     def _stream_for(self, ref: Ref) -> StreamState:
         stream_id = self._stream_ids.get(ref)
         stream = self._streams.get(stream_id) if stream_id is not None else None
@@ -1073,7 +1045,47 @@ def _connection_error(exc: Exception) -> HTTPError:
     )
 
 
-__all__ = ["DEFAULT_MAX_FRAME_SIZE", "DEFAULT_RECEIVE_WINDOW", "HTTP2Core", "StreamResetError"]
+def encode_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Check and encode a caller's header pairs for HTTP/2 or HTTP/3 (their rules are the same).
+
+    Connection-specific headers are dropped (RFC 9113 section 8.2.2, RFC 9114
+    section 4.2): they mean nothing on a multiplexed connection.
+    """
+    encoded: list[tuple[bytes, bytes]] = []
+    for pair in headers:
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], str)
+        ):
+            raise HTTPError(
+                f"headers must be (str, str) pairs, got {pair!r}", reason="invalid_request"
+            )
+        name, value = pair
+        lower = name.lower()
+        if lower in _CONNECTION_SPECIFIC_HEADERS:
+            continue
+        if lower == "te" and value.strip().lower() != "trailers":
+            continue  # RFC 9113 section 8.2.2: TE may only say "trailers"
+        if not lower or lower.startswith(":") or _FORBIDDEN_VALUE_CHARS & set(lower + value):
+            raise HTTPError(f"invalid header {name!r}: {value!r}", reason="invalid_request")
+        try:
+            encoded.append((lower.encode("ascii"), value.encode("latin-1")))
+        except UnicodeEncodeError as exc:
+            raise HTTPError(
+                f"header {name!r} cannot be encoded as latin-1", reason="invalid_request"
+            ) from exc
+    return encoded
+
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_RECEIVE_WINDOW",
+    "HTTP2Core",
+    "StreamResetError",
+    "encode_headers",
+]
 
 
 class _Payload:

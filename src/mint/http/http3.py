@@ -73,7 +73,7 @@ from mint.http.events import (
     Ref,
     Status,
 )
-from mint.http.http2 import StreamResetError
+from mint.http.http2 import StreamResetError, encode_headers
 
 DEFAULT_STREAM_WINDOW = 1 << 20
 """Our receive window per stream (QUIC's initial_max_stream_data)."""
@@ -90,11 +90,6 @@ DEFAULT_MAX_DATAGRAM_SIZE = 1200
 #: this aioquic 1.x fails to parse its own frames on loopback.
 MAX_DATAGRAM_SIZE = 16384
 
-#: RFC 9114 section 4.2: meaningless in HTTP/3; dropped as in the HTTP/2 core.
-_CONNECTION_SPECIFIC_HEADERS = frozenset(
-    {"connection", "upgrade", "keep-alive", "transfer-encoding", "proxy-connection"}
-)
-_FORBIDDEN_VALUE_CHARS = frozenset("\r\n\x00")
 #: RFC 9001 section 4.8: a TLS alert becomes QUIC error 0x100 + alert.
 _CRYPTO_ERRORS = range(0x100, 0x200)
 
@@ -320,7 +315,7 @@ class HTTP3Core(HTTPCore):
         ]
         if protocol is not None:
             wire.append((b":protocol", protocol_bytes))
-        wire += _encode_headers(headers)
+        wire += encode_headers(headers)  # the HTTP/2 rules: RFC 9114 section 4.2
         tunnel = protocol is not None
         end_on_headers = not tunnel and (body is None or body == b"")
         stream_id = self._quic.get_next_available_stream_id()
@@ -542,35 +537,6 @@ def _status_of(fields: list[tuple[str, str]]) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _encode_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    encoded: list[tuple[bytes, bytes]] = []
-    for pair in headers:
-        if not (
-            isinstance(pair, tuple)
-            and len(pair) == 2
-            and isinstance(pair[0], str)
-            and isinstance(pair[1], str)
-        ):
-            raise HTTPError(
-                f"headers must be (str, str) pairs, got {pair!r}", reason="invalid_request"
-            )
-        name, value = pair
-        lower = name.lower()
-        if lower in _CONNECTION_SPECIFIC_HEADERS:
-            continue
-        if lower == "te" and value.strip().lower() != "trailers":
-            continue
-        if not lower or lower.startswith(":") or _FORBIDDEN_VALUE_CHARS & set(lower + value):
-            raise HTTPError(f"invalid header {name!r}: {value!r}", reason="invalid_request")
-        try:
-            encoded.append((lower.encode("ascii"), value.encode("latin-1")))
-        except UnicodeEncodeError as exc:
-            raise HTTPError(
-                f"header {name!r} cannot be encoded as latin-1", reason="invalid_request"
-            ) from exc
-    return encoded
 
 
 def _request_token(value: object, what: str) -> bytes:
