@@ -28,12 +28,22 @@ OK_FRAME = b"\x81\x02ok"
 BYE_FRAME = b"\x81\x03bye"
 
 
+def _send(sock: socket.socket, data: bytes) -> bool:
+    """Write, or say the client is gone: a hang-up is the end of a connection, not an error."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True
+
+
 def _serve_connection(sock: socket.socket, enable_connect_protocol: bool) -> None:
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
     conn.initiate_connection()
     if enable_connect_protocol:
         conn.update_settings({h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
-    sock.sendall(conn.data_to_send())
+    if not _send(sock, conn.data_to_send()):
+        return
     paths: dict[int, str] = {}
     while True:
         try:
@@ -69,7 +79,8 @@ def _serve_connection(sock: socket.socket, enable_connect_protocol: bool) -> Non
             elif isinstance(event, h2.events.StreamEnded):
                 with contextlib.suppress(Exception):
                     conn.end_stream(event.stream_id)
-        sock.sendall(conn.data_to_send())
+        if not _send(sock, conn.data_to_send()):
+            return
 
 
 @contextlib.contextmanager
