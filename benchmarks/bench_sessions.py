@@ -309,6 +309,24 @@ MINT_ASYNC = "mint session (asyncio)"
 WS_SYNC = "websockets sync"
 WS_ASYNC = "websockets asyncio"
 
+FLOOR_BLOCKING = "floor: bare socket (blocking)"
+FLOOR_ASYNC = "floor: bare protocol (asyncio)"
+
+
+def _floor_blocking(url: str) -> BlockingClient:
+    from _floor_clients import FloorBlocking
+
+    client: BlockingClient = FloorBlocking(url)  # type: ignore[assignment]
+    return client
+
+
+async def _floor_async(url: str) -> AsyncClient:
+    from _floor_clients import FloorAsync
+
+    client: AsyncClient = await FloorAsync().open(url)  # type: ignore[assignment]
+    return client
+
+
 HEADLINE = [
     Contender(MINT_BLOCKING, blocking=MintBlocking),
     Contender(WS_SYNC, blocking=WebsocketsSync),
@@ -317,6 +335,8 @@ HEADLINE = [
     Contender(WS_ASYNC, asyncio=lambda url: WebsocketsAsync().open(url)),
     Contender("aiohttp", asyncio=lambda url: Aiohttp().open(url)),
     Contender("picows", asyncio=lambda url: Picows().open(url)),
+    Contender(FLOOR_BLOCKING, blocking=_floor_blocking),
+    Contender(FLOOR_ASYNC, asyncio=_floor_async),
 ]
 H2C_BLOCKING = "mint blocking, h2c"
 H2C_ASYNC = "mint asyncio, h2c"
@@ -491,6 +511,11 @@ HEADLINE_RATIOS = [
     (MINT_ASYNC, "aiohttp", ""),
     (MINT_ASYNC, "picows", ""),
     (MINT_BLOCKING, "picows", ""),
+    # What any Python client of each shape can reach (``_floor_clients``), and mint beside it.
+    (FLOOR_BLOCKING, "picows", ""),
+    (FLOOR_ASYNC, "picows", ""),
+    (MINT_BLOCKING, FLOOR_BLOCKING, ""),
+    (MINT_ASYNC, FLOOR_ASYNC, ""),
 ]
 H2C_RATIOS = [  # client CPU per message: the peer's over mint's over h2c
     (H2C_BLOCKING, H1_BLOCKING, ""),

@@ -8,6 +8,7 @@ seeded relay between the two dropping datagrams both ways.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -25,10 +26,10 @@ from mint.errors import HTTPError, MintError, TransportError, UpgradeFailureErro
 from mint.http import aio as http_aio
 from mint.http.events import Data, Done, Error, Event, Headers, Pong, Ref, Status
 from mint.http.http2 import StreamResetError
-from mint.http.http3 import HTTP3Core, client_configuration
+from mint.http.http3 import DEFAULT_STREAM_WINDOW, HTTP3Core, client_configuration
 from mint.websocket import Binary, Close, Frame, Ping, Text
 from mint.websocket import Pong as WsPong
-from servers.h3_server import RunningH3Server, h3_echo_server
+from servers.h3_server import FLOOD_SIZE, RunningH3Server, h3_echo_server
 
 T = TypeVar("T")
 BIG = 16 << 20
@@ -310,6 +311,58 @@ def test_send_window_bounds_buffering(server: RunningH3Server, tls_ca_file: Path
         assert conn.send_window(ref) == 0  # the rest waits in aioquic until the server reads
         assert frames_until(tunnels, ref, ws, 1) == [Binary(bytes(window + 10))]
         assert conn.send_window(ref) > 0
+
+
+def _data_bytes(events: list[Event]) -> int:
+    return sum(len(e.data) for e in events if isinstance(e, Data))
+
+
+def test_pause_stream_holds_the_server_to_the_window(
+    server: RunningH3Server, tls_ca_file: Path
+) -> None:
+    """A paused stream gets no more credit: the server stops within one window, then resumes."""
+    count = 2048  # 8 MiB, eight times the client's stream window
+    total = count * (FLOOD_SIZE + 4)  # + the frame headers (4 bytes for 4 KiB)
+    with dial(server, tls_ca_file) as conn:
+        tunnels = Tunnels(conn)
+        ref = websocket.upgrade("wss", conn, f"/flood/{count}", [])
+        tunnels.until(ref, lambda events: any(isinstance(e, Headers) for e in events))
+        conn.pause_stream(ref)
+        conn.pause_stream(ref)  # idempotent
+        received = _data_bytes(tunnels.take(ref))  # what came with the answer
+        quiet_until = time.monotonic() + 1.0
+        while time.monotonic() < quiet_until:
+            with contextlib.suppress(TransportError):
+                tunnels.pump(0.2)
+            received += _data_bytes(tunnels.take(ref))
+        # aioquic doubles a window once half of it is used: the credit given before the
+        # pause is at most twice the initial 1 MiB.
+        assert 0 < received <= 2 * DEFAULT_STREAM_WINDOW < total
+        conn.resume_stream(ref)
+        conn.resume_stream(ref)
+        limit = time.monotonic() + 30
+        while received < total:
+            assert time.monotonic() < limit, f"{received} of {total} bytes after resuming"
+            tunnels.pump(limit - time.monotonic())
+            received += _data_bytes(tunnels.take(ref))
+        assert received == total
+
+
+def test_pause_stream_leaves_the_other_streams_alone(
+    server: RunningH3Server, tls_ca_file: Path
+) -> None:
+    with dial(server, tls_ca_file) as conn:
+        tunnels = Tunnels(conn)
+        paused, _ = open_ws(tunnels, "/flood/2048")
+        conn.pause_stream(paused)
+        ref, ws = open_ws(tunnels)
+        for n in range(20):
+            conn.stream_request_body(ref, ws.encode(Binary(bytes(64 * 1024) + bytes([n]))))
+            assert frames_until(tunnels, ref, ws, 1) == [Binary(bytes(64 * 1024) + bytes([n]))]
+        conn.cancel_request(paused)
+        with pytest.raises(HTTPError) as forgotten:
+            conn.resume_stream(paused)
+        assert forgotten.value.reason == "unknown_ref"
 
 
 def test_certificate_is_verified(server: RunningH3Server) -> None:

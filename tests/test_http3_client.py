@@ -24,7 +24,8 @@ from mint import client
 from mint.client import aio as client_aio
 from mint.client.altsvc import BROKEN_FOR, AltService, AltSvcMemory, parse_alt_svc
 from mint.errors import WebSocketError
-from servers.h3_server import RunningH3Server, h3_echo_server
+from mint.http.http3 import DEFAULT_STREAM_WINDOW
+from servers.h3_server import FLOOD_SIZE, RunningH3Server, h3_echo_server
 from servers.websockets_echo import RunningServer, websockets_echo_server
 
 T = TypeVar("T")
@@ -127,6 +128,39 @@ def test_http3_true(h3: RunningH3Server, tls_ca_file: Path) -> None:
         assert ws.recv(timeout=TIMEOUT) == big
         assert ws.ping(timeout=TIMEOUT) >= 0
     assert h3.state.close_codes[-1] == 1000
+
+
+def test_a_slow_consumer_does_not_stall_a_fast_one(h3: RunningH3Server, tls_ca_file: Path) -> None:
+    """The server floods one session; only its stream is held back (QUIC stream credit)."""
+    count, max_queue = 2048, 4  # 8 MiB
+    # A paused session holds its queue, then at most what aioquic's stream window let in:
+    # twice the initial window, since aioquic doubles a window once half of it is used.
+    bound = max_queue + 2 * DEFAULT_STREAM_WINDOW // FLOOD_SIZE + 1
+    url = f"wss://127.0.0.1:{h3.port}"
+    with client.Client(http3=True, cafile=tls_ca_file, proxy=None) as pool:
+        slow = pool.connect(f"{url}/flood/{count}", max_queue=max_queue, compression=False)
+        fast = pool.connect(f"{url}/echo")
+        assert len(pool.connections()) == 1
+        for i in range(200):  # the fast session's reads take in the slow one's data too
+            fast.send(f"echo {i}")
+            assert fast.recv(timeout=TIMEOUT) == f"echo {i}"
+            assert len(slow._state.messages) <= bound
+        assert slow._state.paused
+        held = len(slow._state.messages)
+        for i in range(20):
+            fast.send(f"more {i}")
+            assert fast.recv(timeout=TIMEOUT) == f"more {i}"
+        assert len(slow._state.messages) == held  # no credit, nothing more arrived
+        for index in range(count):  # everything, in order, none lost
+            message = slow.recv(timeout=TIMEOUT)
+            assert isinstance(message, bytes)
+            assert (len(message), message[:4]) == (FLOOD_SIZE, index.to_bytes(4, "big"))
+            assert len(slow._state.messages) <= bound
+        assert not slow._state.paused
+        slow.send("still works")
+        assert slow.recv(timeout=TIMEOUT) == "still works"
+        slow.close()
+        fast.close()
 
 
 def test_many_sessions_share_one_quic_connection(h3: RunningH3Server, tls_ca_file: Path) -> None:
@@ -268,3 +302,29 @@ def test_async_alt_svc_and_fallback(
             assert ws.http_version == "HTTP/1.1"
 
     run(scenario)
+
+
+def test_async_slow_consumer_is_held_back(h3: RunningH3Server, tls_ca_file: Path) -> None:
+    count, max_queue = 2048, 4  # 8 MiB
+    bound = max_queue + 2 * DEFAULT_STREAM_WINDOW // FLOOD_SIZE + 1  # as in the blocking test
+    url = f"wss://127.0.0.1:{h3.port}"
+
+    async def main() -> None:
+        async with client_aio.Client(http3=True, cafile=tls_ca_file, proxy=None) as pool:
+            slow = await pool.connect(f"{url}/flood/{count}", max_queue=max_queue)
+            fast = await pool.connect(f"{url}/echo")
+            for i in range(200):
+                await fast.send(f"echo {i}")
+                assert await fast.recv(timeout=TIMEOUT) == f"echo {i}"
+                assert len(slow._state.messages) <= bound
+            assert slow._state.paused
+            for index in range(count):
+                message = await slow.recv(timeout=TIMEOUT)
+                assert isinstance(message, bytes)
+                assert message[:4] == index.to_bytes(4, "big")
+                assert len(slow._state.messages) <= bound
+            assert not slow._state.paused
+            await slow.close()
+            await fast.close()
+
+    run(main)

@@ -7,7 +7,9 @@ shares no code with the client it tests.
 
 Paths: any path echoes every message (fragments as they arrive), answers
 pings and the Close; ``/forbidden`` answers 403; ``/reset`` accepts, then
-resets the stream with H3_REQUEST_CANCELLED; a plain GET answers ``hello``.
+resets the stream with H3_REQUEST_CANCELLED; ``/flood/N`` accepts, sends N
+binary messages of 4 KiB at once (numbered: the first 4 bytes are the index),
+then echoes; a plain GET answers ``hello``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from aioquic.quic.events import QuicEvent
 from wsproto.connection import Connection as WSConnection
 from wsproto.connection import ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+
+#: Each message ``/flood/N`` sends, in bytes.
+FLOOD_SIZE = 4096
 
 
 @dataclass
@@ -105,7 +110,14 @@ class _EchoProtocol(QuicConnectionProtocol):
         if path.startswith("/reset"):
             self._quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             return
-        self._sockets[stream_id] = WSConnection(ConnectionType.SERVER)
+        ws = self._sockets[stream_id] = WSConnection(ConnectionType.SERVER)
+        if path.startswith("/flood/"):
+            count = int(path.rsplit("/", 1)[1])
+            flood = b"".join(
+                ws.send(BytesMessage(data=index.to_bytes(4, "big") + bytes(FLOOD_SIZE - 4)))
+                for index in range(count)
+            )
+            self._http.send_data(stream_id, flood, end_stream=False)
 
     def _on_data(self, event: DataReceived) -> None:
         stream_id = event.stream_id

@@ -55,9 +55,8 @@ class PooledConnection(Generic[Conn]):
         #: orderly end, cancel to let go of a stream, send windows).
         self.http2 = conn.version in ("HTTP/2", "HTTP/3")
         self.http3 = conn.version == "HTTP/3"
-        #: Per-stream backpressure (``pause_stream``) is HTTP/2's alone: aioquic
-        #: raises a stream's receive window as data arrives, whoever reads it.
-        self.can_pause = conn.version == "HTTP/2"
+        #: Per-stream backpressure (``pause_stream``): HTTP/2's and HTTP/3's.
+        self.can_pause = self.http2
         self.routes = Routes(now)
         #: Why the connection can carry nothing more (it is closed then).
         self.failure: MintError | None = None

@@ -19,7 +19,7 @@ from typing import Any
 
 from mint.errors import MintError, TransportError
 from mint.http._h3_transport import enlarge_buffers, make_http3_core
-from mint.http._setup import ConnectionFacts, ConnectPlan, http2_method, transport_error
+from mint.http._setup import ConnectionFacts, ConnectPlan, transport_error
 from mint.http.aio import AsyncConnection, _within
 from mint.http.events import Body, Chunk, Event, Ref
 from mint.http.http3 import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATAGRAM_SIZE, HTTP3Core
@@ -167,10 +167,11 @@ class AsyncUDPConnection(AsyncConnection):
         return ref
 
     def pause_stream(self, ref: Ref) -> None:
-        http2_method(self._h3, "pause_stream")(ref)
+        self._h3.pause_stream(ref)
 
     def resume_stream(self, ref: Ref) -> None:
-        http2_method(self._h3, "resume_stream")(ref)
+        self._h3.resume_stream(ref)
+        self._transmit()  # the credit the server has been waiting for
 
     # -- responses -----------------------------------------------------------
 

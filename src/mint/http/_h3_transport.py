@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from mint.errors import MintError, TransportError
-from mint.http._setup import ConnectionFacts, ConnectPlan, authority, http2_method, transport_error
+from mint.http._setup import ConnectionFacts, ConnectPlan, authority, transport_error
 from mint.http.events import Body, Chunk, Event, Ref
 from mint.http.http3 import (
     DEFAULT_IDLE_TIMEOUT,
@@ -136,10 +136,11 @@ class UDPConnection(Connection):
         return ref
 
     def pause_stream(self, ref: Ref) -> None:
-        http2_method(self._h3, "pause_stream")(ref)
+        self._h3.pause_stream(ref)
 
     def resume_stream(self, ref: Ref) -> None:
-        http2_method(self._h3, "resume_stream")(ref)
+        self._h3.resume_stream(ref)
+        self._transmit()  # the credit the server has been waiting for
 
     # -- responses -------------------------------------------------------
 

@@ -31,6 +31,7 @@ Flow control stays inside aioquic, which buffers whatever a stream is given.
 ``send_window(ref)`` tells how much more the server's stream window takes,
 counting what is still buffered, so a writer that waits for it to be
 positive (as the session layer does on HTTP/2) buffers at most one window.
+``pause_stream(ref)`` stops the credit the other way (see ``_PausableQuic``).
 
 This module imports aioquic at the top: ``mint.http._setup`` imports it only
 when HTTP/3 is asked for, so the rest of mint works without the extra.
@@ -56,6 +57,9 @@ from aioquic.quic.events import (
     StopSendingReceived,
     StreamReset,
 )
+from aioquic.quic.packet_builder import QuicPacketBuilder
+from aioquic.quic.recovery import QuicPacketSpace
+from aioquic.quic.stream import QuicStream
 
 from mint.errors import HTTPError, MintError, TransportError
 from mint.http.core import HTTPCore
@@ -92,6 +96,31 @@ MAX_DATAGRAM_SIZE = 16384
 
 #: RFC 9001 section 4.8: a TLS alert becomes QUIC error 0x100 + alert.
 _CRYPTO_ERRORS = range(0x100, 0x200)
+
+
+class _PausableQuic(QuicConnection):
+    """aioquic's connection, able to hold back one stream's receive credit.
+
+    aioquic raises a stream's MAX_STREAM_DATA whenever the peer has used half
+    of it, whether or not anyone reads what arrived: a reader that falls
+    behind would queue without bound.  For the streams in ``paused`` no
+    MAX_STREAM_DATA is written, so the server may send at most what is left of
+    the window it was given, then waits (RFC 9000 section 4.1); the credit
+    goes out at the next packet after the stream leaves ``paused``.  The
+    connection's own credit (MAX_DATA) keeps flowing, so the other streams
+    are not slowed.  ``_write_stream_limits`` is aioquic's (1.7, pinned) only
+    place that raises a stream's credit.
+    """
+
+    def __init__(self, *, configuration: QuicConfiguration) -> None:
+        super().__init__(configuration=configuration)
+        self.paused: set[int] = set()
+
+    def _write_stream_limits(
+        self, builder: QuicPacketBuilder, space: QuicPacketSpace, stream: QuicStream
+    ) -> None:
+        if stream.stream_id not in self.paused:
+            super()._write_stream_limits(builder, space, stream)
 
 
 @dataclass(slots=True)
@@ -171,7 +200,7 @@ class HTTP3Core(HTTPCore):
     def __init__(self, authority: str, configuration: QuicConfiguration) -> None:
         self.authority = authority
         self._authority_bytes = _request_token(authority, "authority")
-        self._quic = QuicConnection(configuration=configuration)
+        self._quic = _PausableQuic(configuration=configuration)
         self._h3: H3Connection | None = None
         self._streams: dict[int, _Stream] = {}
         self._stream_ids: dict[Ref, int] = {}
@@ -369,6 +398,20 @@ class HTTP3Core(HTTPCore):
         stream.local_ended = stream.remote_ended = True
         self._forget_if_finished(stream)
 
+    def pause_stream(self, ref: Ref) -> None:
+        """Stop giving the server credit for one stream: backpressure for one reader.
+
+        As on HTTP/2: data already allowed still arrives (at most what is left
+        of the stream's window), the other streams flow on, and the server
+        waits for ``resume_stream``.  Idempotent; ``HTTPError(reason=
+        "unknown_ref")`` once the ref is forgotten.
+        """
+        self._quic.paused.add(self._stream_for(ref).stream_id)
+
+    def resume_stream(self, ref: Ref) -> None:
+        """Let the stream's credit go out again, with the next datagrams sent.  Idempotent."""
+        self._quic.paused.discard(self._stream_for(ref).stream_id)
+
     def ping(self) -> Ref:
         """Send a QUIC PING; its acknowledgement comes back as ``Pong(ref)``."""
         self._check_open()
@@ -500,6 +543,7 @@ class HTTP3Core(HTTPCore):
     def _forget_if_finished(self, stream: _Stream) -> None:
         if stream.local_ended and stream.remote_ended:
             self._streams.pop(stream.stream_id, None)
+            self._quic.paused.discard(stream.stream_id)
             self._stream_ids.pop(stream.ref, None)
 
     def _fail_all(self, error: MintError) -> list[Event]:
