@@ -31,6 +31,10 @@ TIMEOUT = 120
             "bench_multiplex.py",
             ("WebSockets to one origin", "| client | time |"),
         ),
+        (
+            "bench_http3.py",
+            ("## Client CPU per echoed message", "HTTP/3 ÷ HTTP/2"),
+        ),
     ],
 )
 def test_quick_run(script: str, headers: tuple[str, ...]) -> None:
