@@ -365,6 +365,37 @@ def test_pause_stream_leaves_the_other_streams_alone(
         assert forgotten.value.reason == "unknown_ref"
 
 
+def test_goaway_fails_unprocessed_requests_and_refuses_new_ones(
+    server: RunningH3Server, tls_ca_file: Path
+) -> None:
+    """RFC 9114 section 5.2: the stream the GOAWAY names, and later ones, were not processed."""
+    with dial(server, tls_ca_file) as conn:
+        tunnels = Tunnels(conn)
+        kept = websocket.upgrade("wss", conn, "/goaway", [])
+        dropped = websocket.upgrade("wss", conn, "/", [])  # the stream the GOAWAY names
+        tunnels.until(dropped, lambda events: any(isinstance(e, Error) for e in events))
+        (error,) = tunnels.take(dropped)
+        assert isinstance(error, Error) and isinstance(error.error, HTTPError)
+        assert error.error.reason == "goaway"
+        assert conn.core.goaway_received  # type: ignore[attr-defined]
+        with pytest.raises(HTTPError) as refused:
+            websocket.upgrade("wss", conn, "/", [])
+        assert refused.value.reason == "goaway"
+        with pytest.raises(HTTPError):
+            conn.resume_stream(dropped)  # forgotten, as after a reset
+        # The request the server did process goes on.
+        tunnels.until(kept, lambda events: any(isinstance(e, Headers) for e in events))
+        events = tunnels.take(kept)
+        status = next(e.status for e in events if isinstance(e, Status))
+        headers = next(e.headers for e in events if isinstance(e, Headers))
+        ws = websocket.new(conn, kept, status, headers)
+        assert conn.open  # drained only once its last stream ends
+        conn.stream_request_body(kept, ws.encode(Text("still here")))
+        assert frames_until(tunnels, kept, ws, 1) == [Text("still here")]
+        conn.cancel_request(kept)
+        assert not conn.open  # GOAWAY received and nothing left to finish
+
+
 def test_certificate_is_verified(server: RunningH3Server) -> None:
     with pytest.raises(TransportError) as raised:
         http.connect("https", server.host, server.port, protocols=("http3",), timeout=5)

@@ -163,6 +163,26 @@ def test_a_slow_consumer_does_not_stall_a_fast_one(h3: RunningH3Server, tls_ca_f
         fast.close()
 
 
+def test_goaway_sends_later_sessions_to_a_new_connection(
+    h3: RunningH3Server, tls_ca_file: Path
+) -> None:
+    url = f"wss://127.0.0.1:{h3.port}"
+    before = h3.state.connections
+    with client.Client(http3=True, cafile=tls_ca_file, proxy=None) as pool:
+        leaving = pool.connect(f"{url}/goaway")
+        leaving.send("one")
+        assert leaving.recv(timeout=TIMEOUT) == "one"  # the GOAWAY came with the answer
+        fresh = pool.connect(f"{url}/echo")
+        assert fresh.connection is not leaving.connection
+        assert h3.state.connections == before + 2
+        fresh.send("two")
+        assert fresh.recv(timeout=TIMEOUT) == "two"
+        leaving.send("three")  # the session the server did accept goes on
+        assert leaving.recv(timeout=TIMEOUT) == "three"
+        leaving.close()
+        fresh.close()
+
+
 def test_many_sessions_share_one_quic_connection(h3: RunningH3Server, tls_ca_file: Path) -> None:
     url = f"wss://127.0.0.1:{h3.port}/echo"
     before = h3.state.connections

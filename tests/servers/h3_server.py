@@ -9,7 +9,9 @@ Paths: any path echoes every message (fragments as they arrive), answers
 pings and the Close; ``/forbidden`` answers 403; ``/reset`` accepts, then
 resets the stream with H3_REQUEST_CANCELLED; ``/flood/N`` accepts, sends N
 binary messages of 4 KiB at once (numbered: the first 4 bytes are the index),
-then echoes; a plain GET answers ``hello``.
+then echoes; ``/goaway`` accepts and echoes, and sends GOAWAY naming the next
+request stream, whose requests (and later ones) it then leaves unanswered; a
+plain GET answers ``hello``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer, serve
-from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection, Setting
+from aioquic.buffer import encode_uint_var
+from aioquic.h3.connection import (
+    H3_ALPN,
+    ErrorCode,
+    FrameType,
+    H3Connection,
+    Setting,
+    encode_frame,
+)
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import QuicEvent
@@ -75,6 +85,8 @@ class _EchoProtocol(QuicConnectionProtocol):
         self._state = state
         self._sockets: dict[int, WSConnection] = {}
         self._ended: set[int] = set()
+        #: After ``/goaway``: requests on streams from this ID on are not processed.
+        self._goaway_from: int | None = None
         state.connections += 1
 
     def quic_event_received(self, event: QuicEvent) -> None:
@@ -90,6 +102,8 @@ class _EchoProtocol(QuicConnectionProtocol):
     def _on_headers(self, event: HeadersReceived) -> None:
         headers = {name.decode(): value.decode() for name, value in event.headers}
         stream_id = event.stream_id
+        if self._goaway_from is not None and stream_id >= self._goaway_from:
+            return  # RFC 9114 section 5.2: not processed (the client may retry elsewhere)
         if headers.get(":method") != "CONNECT":
             self._http.send_headers(
                 stream_id, [(b":status", b"200"), (b"content-type", b"text/plain")]
@@ -111,6 +125,12 @@ class _EchoProtocol(QuicConnectionProtocol):
             self._quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
             return
         ws = self._sockets[stream_id] = WSConnection(ConnectionType.SERVER)
+        if path.startswith("/goaway"):
+            self._goaway_from = stream_id + 4  # the next client-initiated bidirectional stream
+            control = self._http._local_control_stream_id  # aioquic sends no GOAWAY itself
+            assert control is not None
+            goaway = encode_frame(FrameType.GOAWAY, encode_uint_var(self._goaway_from))
+            self._quic.send_stream_data(control, goaway)
         if path.startswith("/flood/"):
             count = int(path.rsplit("/", 1)[1])
             flood = b"".join(

@@ -32,6 +32,7 @@ Flow control stays inside aioquic, which buffers whatever a stream is given.
 counting what is still buffered, so a writer that waits for it to be
 positive (as the session layer does on HTTP/2) buffers at most one window.
 ``pause_stream(ref)`` stops the credit the other way (see ``_PausableQuic``).
+The server's GOAWAY, which aioquic drops, is read beside it (``_h3_control``).
 
 This module imports aioquic at the top: ``mint.http._setup`` imports it only
 when HTTP/3 is asked for, so the rest of mint works without the extra.
@@ -55,6 +56,7 @@ from aioquic.quic.events import (
     PingAcknowledged,
     QuicEvent,
     StopSendingReceived,
+    StreamDataReceived,
     StreamReset,
 )
 from aioquic.quic.packet_builder import QuicPacketBuilder
@@ -62,6 +64,7 @@ from aioquic.quic.recovery import QuicPacketSpace
 from aioquic.quic.stream import QuicStream
 
 from mint.errors import HTTPError, MintError, TransportError
+from mint.http._h3_control import GoawayWatcher
 from mint.http.core import HTTPCore
 from mint.http.events import (
     EOF,
@@ -208,6 +211,9 @@ class HTTP3Core(HTTPCore):
         self._ping_counter = itertools.count(1)
         self._closed = False
         self._started = False
+        self._goaway_watcher = GoawayWatcher()
+        #: The stream ID of the server's GOAWAY: requests from it on were not processed.
+        self._goaway_id: int | None = None
         #: Why the connection ended, once it did: what ``connect`` reports.
         self.failure: MintError | None = None
         self.alpn_protocol: str | None = None
@@ -217,7 +223,15 @@ class HTTP3Core(HTTPCore):
 
     @property
     def open(self) -> bool:
-        return not self._closed
+        """False once closed, failed, or drained after the server's GOAWAY (as on HTTP/2)."""
+        if self._closed:
+            return False
+        return not (self._goaway_id is not None and not self._streams)
+
+    @property
+    def goaway_received(self) -> bool:
+        """The server is shutting down: no new request goes on this connection."""
+        return self._goaway_id is not None
 
     @property
     def remote_settings_received(self) -> bool:
@@ -321,9 +335,14 @@ class HTTP3Core(HTTPCore):
         """Open a request stream; with ``protocol`` (RFC 9220) it stays open as a tunnel.
 
         Raises ``HTTPError`` with the HTTP/2 core's reasons: ``closed``,
-        ``settings_pending``, ``extended_connect_disabled``, ``invalid_request``.
+        ``settings_pending``, ``extended_connect_disabled``, ``invalid_request``, and
+        ``goaway`` once the server sent GOAWAY.
         """
         h3 = self._check_open()
+        if self._goaway_id is not None:
+            raise HTTPError(
+                "the server sent GOAWAY: open a new connection for new requests", reason="goaway"
+            )
         method_bytes = _request_token(method, "method")
         path_bytes = _request_token(path, "path")
         if protocol is not None:
@@ -439,6 +458,36 @@ class HTTP3Core(HTTPCore):
                 for h3_event in h3.handle_event(event):
                     events.extend(self._on_h3_event(h3_event))
             events.extend(self._on_quic_event(event))
+            if isinstance(event, StreamDataReceived) and not self._closed:
+                goaway_id = self._goaway_watcher.feed(event.stream_id, event.data)
+                if goaway_id is not None:
+                    events.extend(self._on_goaway(goaway_id))
+        return events
+
+    def _on_goaway(self, goaway_id: int) -> list[Event]:
+        """RFC 9114 section 5.2: requests on streams from ``goaway_id`` on were not processed.
+
+        They fail with ``HTTPError(reason="goaway")``, which tells the caller
+        that retrying them on a new connection is safe; the others go on.
+        """
+        if self._goaway_id is not None and goaway_id >= self._goaway_id:
+            return []  # a repeat, or an (invalid) increase: nothing more to refuse
+        self._goaway_id = goaway_id
+        events: list[Event] = []
+        for stream in list(self._streams.values()):
+            if stream.stream_id < goaway_id or stream.remote_ended:
+                continue
+            code = ErrorCode.H3_REQUEST_CANCELLED
+            with contextlib.suppress(Exception):
+                self._quic.reset_stream(stream.stream_id, code)
+            with contextlib.suppress(Exception):
+                self._quic.stop_stream(stream.stream_id, code)
+            stream.local_ended = stream.remote_ended = True
+            self._forget_if_finished(stream)
+            error = HTTPError(
+                "the server is going away and did not process this request", reason="goaway"
+            )
+            events.append(Error(stream.ref, error))
         return events
 
     def _on_quic_event(self, event: QuicEvent) -> list[Event]:
