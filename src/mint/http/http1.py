@@ -149,6 +149,20 @@ class HTTP1Core(HTTPCore):
         return ref
 
     def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
+        if (
+            ref is self._tunnel_ref
+            and ref is not None
+            and type(chunk) is bytes
+            and not end_stream
+            and not self._closed_by_us
+            and not self._eof
+            and not self._tunnel_write_closed
+        ):
+            # A WebSocket's frame on an open tunnel: every check ``_write_body``,
+            # ``_check_alive`` and ``_write_tunnel`` would make has passed (this
+            # runs per message; keep the two in step).
+            self._outgoing.append(chunk)
+            return
         self._write_body(ref, chunk)
         if end_stream and chunk is not EOF:
             self._write_body(ref, EOF)

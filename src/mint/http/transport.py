@@ -346,8 +346,13 @@ class Connection(ConnectionFacts):
         buffers = self._core.buffers_to_send()
         if not buffers or self._write_error is not None:
             return  # nothing to send, or nothing can be sent any more
+        timeout = self._write_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._io.send_buffers(buffers, self._write_deadline())
+            if len(buffers) == 1:  # one message: no gather to plan
+                self._io.send_all(buffers[0], deadline)
+            else:
+                self._io.send_buffers(buffers, deadline)
         except OSError as exc:
             error = transport_error(exc, "writing to the server")
             if defer_failure:
