@@ -42,6 +42,20 @@ def tls_server_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
 
 
 @pytest.fixture(scope="session")
+def tls_cert_files(
+    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """The server's certificate chain and key as PEM files, for servers that load files."""
+    folder = tmp_path_factory.mktemp("server-tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
+    for extra in tls_server_cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(cert), append=True)
+    tls_server_cert.private_key_pem.write_to_path(str(key))
+    return str(cert), str(key)
+
+
+@pytest.fixture(scope="session")
 def server_ssl_context(tls_server_cert: trustme.LeafCert) -> ssl.SSLContext:
     """A server-side context with no ALPN set; servers that need ALPN set it themselves."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

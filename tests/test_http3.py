@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import trustme
 
 from mint import http, websocket
 from mint.errors import HTTPError, MintError, TransportError, UpgradeFailureError, WebSocketError
@@ -36,33 +35,20 @@ BIG = 16 << 20
 
 
 @pytest.fixture(scope="module")
-def tls_files(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str]:
-    folder = tmp_path_factory.mktemp("h3-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    for extra in tls_server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert), append=True)
-    tls_server_cert.private_key_pem.write_to_path(str(key))
-    return str(cert), str(key)
-
-
-@pytest.fixture(scope="module")
-def server(tls_files: tuple[str, str]) -> Iterator[RunningH3Server]:
-    with h3_echo_server(*tls_files) as running:
+def server(tls_cert_files: tuple[str, str]) -> Iterator[RunningH3Server]:
+    with h3_echo_server(*tls_cert_files) as running:
         yield running
 
 
 @pytest.fixture
-def lossy_server(tls_files: tuple[str, str]) -> Iterator[RunningH3Server]:
-    with h3_echo_server(*tls_files, drop=0.1, seed=14) as running:
+def lossy_server(tls_cert_files: tuple[str, str]) -> Iterator[RunningH3Server]:
+    with h3_echo_server(*tls_cert_files, drop=0.1, seed=14) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def no_connect_server(tls_files: tuple[str, str]) -> Iterator[RunningH3Server]:
-    with h3_echo_server(*tls_files, enable_connect=False) as running:
+def no_connect_server(tls_cert_files: tuple[str, str]) -> Iterator[RunningH3Server]:
+    with h3_echo_server(*tls_cert_files, enable_connect=False) as running:
         yield running
 
 
@@ -188,11 +174,11 @@ def test_sixteen_mebibytes_both_ways(server: RunningH3Server, tls_ca_file: Path)
         assert frames_until(tunnels, ref, ws, 2, timeout=120) == [Binary(payload), Text("after")]
 
 
-def test_large_datagrams_both_ways(tls_files: tuple[str, str], tls_ca_file: Path) -> None:
+def test_large_datagrams_both_ways(tls_cert_files: tuple[str, str], tls_ca_file: Path) -> None:
     """16 KiB QUIC packets on loopback (``http3_max_datagram_size``): same bytes, fewer packets."""
     payload = os.urandom(BIG)
     with (
-        h3_echo_server(*tls_files, max_datagram_size=16384) as wide,
+        h3_echo_server(*tls_cert_files, max_datagram_size=16384) as wide,
         dial(wide, tls_ca_file, http3_max_datagram_size=16384) as conn,
     ):
         tunnels = Tunnels(conn)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import trustme
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
@@ -33,21 +32,8 @@ TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
-def h3_tls_files(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str]:
-    folder = tmp_path_factory.mktemp("h3-client-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    for extra in tls_server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert), append=True)
-    tls_server_cert.private_key_pem.write_to_path(str(key))
-    return str(cert), str(key)
-
-
-@pytest.fixture(scope="module")
-def h3(h3_tls_files: tuple[str, str]) -> Iterator[RunningH3Server]:
-    with h3_echo_server(*h3_tls_files) as running:
+def h3(tls_cert_files: tuple[str, str]) -> Iterator[RunningH3Server]:
+    with h3_echo_server(*tls_cert_files) as running:
         yield running
 
 
@@ -254,9 +240,9 @@ def test_nothing_listening_on_udp_falls_back_at_once(
 
 
 def test_a_connection_that_timed_out_idle_is_not_reused(
-    h3_tls_files: tuple[str, str], tls_ca_file: Path
+    tls_cert_files: tuple[str, str], tls_ca_file: Path
 ) -> None:
-    with h3_echo_server(*h3_tls_files, idle_timeout=1.0) as quick:
+    with h3_echo_server(*tls_cert_files, idle_timeout=1.0) as quick:
         url = f"wss://127.0.0.1:{quick.port}/echo"
         with client.Client(http3=True, cafile=tls_ca_file, proxy=None) as pool:
             with pool.connect(url) as ws:

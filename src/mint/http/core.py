@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from mint.errors import HTTPError
 from mint.http.events import Body, Chunk, Event, Ref
 
 
@@ -79,3 +80,26 @@ class HTTPCore(abc.ABC):
     @abc.abstractmethod
     def open(self) -> bool:
         """False once the connection was closed by either side or failed."""
+
+
+def check_extended_connect(
+    method: str, *, settings_received: bool, enabled: bool, rfc: str
+) -> None:
+    """Refuse an extended CONNECT (``protocol=``) the server has not allowed, or not yet.
+
+    HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) share the rule: the method is
+    CONNECT, and the server's SETTINGS must have arrived with
+    SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+    """
+    if method != "CONNECT":
+        raise HTTPError(f"protocol= needs method CONNECT ({rfc})", reason="invalid_request")
+    if not settings_received:
+        raise HTTPError(
+            "the server's SETTINGS have not arrived yet: keep receiving, then retry",
+            reason="settings_pending",
+        )
+    if not enabled:
+        raise HTTPError(
+            "the server did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
+            reason="extended_connect_disabled",
+        )

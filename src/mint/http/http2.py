@@ -58,7 +58,7 @@ from mint.http._h2_framing import (
     parse_goaway,
 )
 from mint.http._h2_stream import StreamState
-from mint.http.core import HTTPCore
+from mint.http.core import HTTPCore, check_extended_connect
 from mint.http.events import (
     EOF,
     STREAM,
@@ -260,7 +260,12 @@ class HTTP2Core(HTTPCore):
         protocol_bytes = None if protocol is None else _request_token(protocol, "protocol")
         extended_connect = protocol is not None
         if extended_connect:
-            self._check_extended_connect(method)
+            check_extended_connect(
+                method,
+                settings_received=self.remote_settings_received,
+                enabled=self.extended_connect_enabled,
+                rfc="RFC 8441",
+            )
         elif method.upper() == "CONNECT":
             raise HTTPError(
                 "plain CONNECT is not supported over HTTP/2; pass protocol= for RFC 8441",
@@ -956,20 +961,6 @@ class HTTP2Core(HTTPCore):
                 f"the server allows {limit} concurrent streams and all are in use;"
                 " wait for one to finish",
                 reason="too_many_streams",
-            )
-
-    def _check_extended_connect(self, method: str) -> None:
-        if method != "CONNECT":
-            raise HTTPError("protocol= needs method CONNECT (RFC 8441)", reason="invalid_request")
-        if not self.remote_settings_received:
-            raise HTTPError(
-                "the server's SETTINGS have not arrived yet: keep receiving, then retry",
-                reason="settings_pending",
-            )
-        if not self.extended_connect_enabled:
-            raise HTTPError(
-                "the server did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
-                reason="extended_connect_disabled",
             )
 
     def _stream_for(self, ref: Ref) -> StreamState:

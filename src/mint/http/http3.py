@@ -65,7 +65,7 @@ from aioquic.quic.stream import QuicStream
 
 from mint.errors import HTTPError, MintError, TransportError
 from mint.http._h3_control import GoawayWatcher
-from mint.http.core import HTTPCore
+from mint.http.core import HTTPCore, check_extended_connect
 from mint.http.events import (
     EOF,
     STREAM,
@@ -347,7 +347,12 @@ class HTTP3Core(HTTPCore):
         path_bytes = _request_token(path, "path")
         if protocol is not None:
             protocol_bytes = _request_token(protocol, "protocol")
-            self._check_extended_connect(method)
+            check_extended_connect(
+                method,
+                settings_received=self.remote_settings_received,
+                enabled=self.extended_connect_enabled,
+                rfc="RFC 9220",
+            )
         elif method.upper() == "CONNECT":
             raise HTTPError(
                 "plain CONNECT is not supported over HTTP/3; pass protocol= for RFC 9220",
@@ -407,7 +412,10 @@ class HTTP3Core(HTTPCore):
 
     def cancel_request(self, ref: Ref) -> None:
         """Abandon a request or tunnel both ways with H3_REQUEST_CANCELLED; no event follows."""
-        stream = self._stream_for(ref)
+        self._abandon(self._stream_for(ref))
+
+    def _abandon(self, stream: _Stream) -> None:
+        """Stop the stream both ways with H3_REQUEST_CANCELLED and forget it."""
         if not self._closed:
             code = ErrorCode.H3_REQUEST_CANCELLED
             with contextlib.suppress(Exception):  # a side that already ended has nothing to stop
@@ -477,13 +485,7 @@ class HTTP3Core(HTTPCore):
         for stream in list(self._streams.values()):
             if stream.stream_id < goaway_id or stream.remote_ended:
                 continue
-            code = ErrorCode.H3_REQUEST_CANCELLED
-            with contextlib.suppress(Exception):
-                self._quic.reset_stream(stream.stream_id, code)
-            with contextlib.suppress(Exception):
-                self._quic.stop_stream(stream.stream_id, code)
-            stream.local_ended = stream.remote_ended = True
-            self._forget_if_finished(stream)
+            self._abandon(stream)
             error = HTTPError(
                 "the server is going away and did not process this request", reason="goaway"
             )
@@ -565,20 +567,6 @@ class HTTP3Core(HTTPCore):
         if self._closed or self._h3 is None:
             raise HTTPError("the connection is closed", reason="closed")
         return self._h3
-
-    def _check_extended_connect(self, method: str) -> None:
-        if method != "CONNECT":
-            raise HTTPError("protocol= needs method CONNECT (RFC 9220)", reason="invalid_request")
-        if not self.remote_settings_received:
-            raise HTTPError(
-                "the server's SETTINGS have not arrived yet: keep receiving, then retry",
-                reason="settings_pending",
-            )
-        if not self.extended_connect_enabled:
-            raise HTTPError(
-                "the server did not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)",
-                reason="extended_connect_disabled",
-            )
 
     def _stream_for(self, ref: Ref) -> _Stream:
         stream_id = self._stream_ids.get(ref)
