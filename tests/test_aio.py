@@ -403,6 +403,114 @@ def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:
     assert written < attempted, written
 
 
+def test_recv_tunnel_hands_over_the_tunnel_bytes_as_read(ws_server: EchoServer) -> None:
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", ws_server.port) as conn:
+            session = await Session.open(Demux(conn), "ws")
+            assert not conn.stream_request_body_nowait(session.ref, session.ws.encode(Text("hi")))
+            received: list[Frame] = []
+            while not received:
+                data = await conn.recv_tunnel(session.ref, timeout=TIMEOUT)
+                assert data, "the echo never came"
+                received += session.ws.decode(data)
+            assert received == [Text("hi")]
+            # Not this tunnel's ref: nothing to hand over, at once.
+            assert await conn.recv_tunnel(Ref(), timeout=TIMEOUT) == b""
+            # Nothing coming: b"" once the timeout passed, and the connection is fine.
+            started = time.monotonic()
+            assert await conn.recv_tunnel(session.ref, timeout=0.2) == b""
+            assert time.monotonic() - started >= 0.15
+            assert conn.open
+            await session.send(Text("again"))
+            assert await session.receive() == Text("again")  # recv takes over as before
+
+    run(main)
+
+
+def test_recv_tunnel_leaves_the_end_and_other_readers_to_recv() -> None:
+    """The server sends a frame and closes: the frame comes by ``recv_tunnel``, the end by ``recv``.
+
+    And while another coroutine awaits ``recv``, ``recv_tunnel`` takes nothing.
+    """
+    go = threading.Event()
+
+    def frame_then_close(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+        )
+        go.wait(TIMEOUT)
+        connection.sendall(b"\x81\x03end")
+        connection.shutdown(socket.SHUT_WR)
+        connection.recv(1)  # until the client goes
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
+            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            reader = asyncio.ensure_future(conn.recv(timeout=0.2))
+            await asyncio.sleep(0)
+            assert await conn.recv_tunnel(ref, timeout=TIMEOUT) == b""  # recv is reading
+            with pytest.raises(TransportError):
+                await reader
+            go.set()
+            data = b""
+            while True:
+                more = await conn.recv_tunnel(ref, timeout=TIMEOUT)
+                if not more:
+                    break
+                data += more
+            assert data == b"\x81\x03end"
+            assert await conn.recv(timeout=TIMEOUT) == [Done(ref)]
+            assert await conn.recv_tunnel(ref, timeout=TIMEOUT) == b""  # ended: no short way
+
+    with scripted_server(frame_then_close) as port:
+        try:
+            run(main)
+        finally:
+            go.set()
+
+
+def test_stream_request_body_nowait_says_when_to_drain() -> None:
+    """False while the socket takes the bytes; True once the transport is above its high-water
+    mark, and then ``drain`` waits (bounded by the connect timeout), losing nothing."""
+    release = threading.Event()
+
+    def accept_then_stall(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+        )
+        release.wait(30)
+
+    async def main() -> None:
+        conn = await connect("http", "127.0.0.1", port, timeout=0.5)
+        try:
+            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
+            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            assert not conn.stream_request_body_nowait(ref, b"x" * 100)
+            chunk = bytes(256 * 1024)
+            sent = 0
+            while not conn.stream_request_body_nowait(ref, chunk):
+                sent += 1
+                assert sent < 1024, "the transport never asked for a drain"
+            assert sent > 0  # the first chunks went to the socket's buffer
+            with pytest.raises(TransportError) as info:
+                await conn.drain()
+            assert info.value.reason == "timeout"
+            assert conn.open
+        finally:
+            await conn.close()
+        with pytest.raises(TransportError):
+            conn.stream_request_body_nowait(ref, b"late")
+
+    with scripted_server(accept_then_stall) as port:
+        try:
+            run(main)
+        finally:
+            release.set()
+
+
 def test_only_one_coroutine_may_await_recv(ws_server: EchoServer) -> None:
     async def main() -> None:
         async with await connect("http", "127.0.0.1", ws_server.port) as conn:
@@ -499,6 +607,8 @@ def test_websocket_over_http2(h2_server: RunningServer, tls_ca_file: Path) -> No
         async with await connect_h2(h2_server, tls_ca_file) as conn:
             demux = Demux(conn)
             session = await Session.open(demux, "ws" if h2_server.scheme == "http" else "wss")
+            # HTTP/2 has no short way to tunnel bytes: recv_tunnel says so at once.
+            assert await conn.recv_tunnel(session.ref, timeout=TIMEOUT) == b""
             await exercise(session, "http2")
             # The connection outlives the tunnel: a plain request still works.
             status, _, body = await collect(demux, conn.request("GET", "/"))

@@ -38,6 +38,7 @@ from servers.frame_peer import (
     CLOSE,
     PING,
     PONG,
+    TEXT,
     close_frame,
     converse,
     frame_heads,
@@ -441,6 +442,52 @@ def test_protocol_violation_after_good_messages() -> None:
         run(lambda: main(port))
     frames = client_frames(received[0])
     assert [(opcode, close_code_of(payload)) for opcode, payload in frames] == [(CLOSE, 1002)]
+
+
+def test_a_recv_waiting_over_http1_answers_pings_keeps_order_and_holds_back() -> None:
+    """What ``recv`` does while it waits on an HTTP/1.1 tunnel (its short way, no events).
+
+    The server sends, in two bursts, a ping and five messages then its
+    Close, to a session whose queue holds two: every message comes out in
+    order, the ping is answered and the Close echoed, and the queue that
+    fills in between (the session pauses, so the short way steps aside)
+    loses and reorders nothing.
+    """
+    go = threading.Event()
+    second = threading.Event()
+    received: list[bytes] = []
+
+    def script(connection: socket.socket) -> None:
+        accept_websocket(connection)
+        go.wait(TIMEOUT)
+        texts = [server_frame(TEXT, f"m{i}".encode()) for i in range(5)]
+        connection.sendall(server_frame(PING, b"beat") + b"".join(texts[:3]))
+        second.wait(TIMEOUT)
+        connection.sendall(b"".join(texts[3:]) + close_frame(1000))
+        connection.shutdown(socket.SHUT_WR)  # the server closes TCP first (RFC 6455 7.1.1)
+        received.append(read_until_eof(connection))
+
+    async def main(port: int) -> None:
+        ws = await aio.connect(f"ws://127.0.0.1:{port}/", max_queue=2, compression=False)
+        first = asyncio.ensure_future(ws.recv())  # waits with nothing there yet
+        await asyncio.sleep(0.05)
+        go.set()
+        messages = [await first]
+        await asyncio.sleep(0.1)  # the queue is full now: nothing more is read
+        second.set()
+        messages += [await ws.recv() for _ in range(4)]
+        assert messages == [f"m{i}" for i in range(5)]
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        await ws.close()
+
+    with scripted_server(script) as port:
+        try:
+            run(lambda: main(port))
+        finally:
+            go.set()
+            second.set()
+    assert client_frames(received[0]) == [(PONG, b"beat"), (CLOSE, b"\x03\xe8")]
 
 
 def test_messages_before_a_dropped_connection_are_returned_first() -> None:

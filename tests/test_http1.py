@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mint.errors import HTTPError, TransportError
-from mint.http import EOF, STREAM, Data, Done, Error, Headers, Status
+from mint.http import EOF, STREAM, Data, Done, Error, Headers, Ref, Status
 from mint.http.http1 import HTTP1Core
 
 UPGRADE_HEADERS = [
@@ -314,3 +314,30 @@ def test_every_call_after_close_raises() -> None:
         with pytest.raises(HTTPError) as info:
             call()
         assert info.value.reason == "closed"
+
+
+def test_passes_through_only_while_the_tunnel_is_open_both_ways() -> None:
+    """What lets a shell hand tunnel bytes over without the Data event: checked at every step."""
+    core = HTTP1Core("h")
+    ref = core.request("GET", "/chat", UPGRADE_HEADERS)
+    assert not core.passes_through(ref)  # no 101 yet: bytes are a response
+    core.receive_data(SWITCHING)
+    assert core.passes_through(ref)
+    assert not core.passes_through(Ref())  # another request's ref
+    assert core.receive_data(b"\x81\x01a") == [Data(ref, b"\x81\x01a")]  # what it promises
+    assert core.passes_through(ref)
+    assert core.receive_data(b"") == [Done(ref)]
+    assert not core.passes_through(ref)  # the server's EOF is an event the shell must see
+
+    closed = HTTP1Core("h")
+    ref = closed.request("GET", "/chat", UPGRADE_HEADERS)
+    closed.receive_data(SWITCHING)
+    closed.close()
+    assert not closed.passes_through(ref)  # closed by us: receive_data raises instead
+
+
+def test_a_refused_upgrade_never_passes_through() -> None:
+    core = HTTP1Core("h")
+    ref = core.request("GET", "/chat", UPGRADE_HEADERS)
+    core.receive_data(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    assert not core.passes_through(ref)

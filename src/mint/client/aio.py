@@ -130,6 +130,49 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 continue
             await self._read_for_all(deadline)
 
+    async def read_tunnel(self, session: SessionState, deadline: float | None) -> None:
+        """HTTP/1.1's short way to more of ``session``'s messages, for ``recv`` with none queued.
+
+        The connection carries this one session, so reading for everyone
+        comes down to decoding its bytes: no event, no routing, and the
+        ``_service`` round only when the frames asked for something (a reply
+        staged, the session no longer open, its queue full, a keepalive due).
+        It waits until ``deadline`` or the keepalive's wake-up, whichever is
+        first.  When the short way does not hold (another coroutine reads,
+        the session is paused or closed, the tunnel ended or broke:
+        ``recv_tunnel`` says ``b""``), it returns and ``wait`` takes over,
+        which reports what happened.
+        """
+        if self._reading or self.failure is not None or session.paused or session.closed:
+            return
+        due = self._keepalive_due
+        wake = due if deadline is None or (due is not None and due < deadline) else deadline
+        timeout = None
+        if wake is not None:
+            timeout = wake - _now()
+            if timeout <= 0:
+                return
+        self._reading = True
+        try:
+            data = await self.conn.recv_tunnel(session.ref, timeout)
+            if not data:
+                return
+            now = _now()
+            session.receive(data, now)
+            if (
+                session.has_outgoing()
+                or not session.can_send
+                or session.queue_full
+                or (due is not None and now >= due)
+            ):
+                await self._service([session], now)
+            elif due is not None:
+                self._watch_keepalive(session)
+        finally:
+            self._reading = False
+            if self._waiting:
+                self._notify()
+
     async def poll(self) -> None:
         """Take in what already arrived, without waiting: say, the EOF or GOAWAY of a
         server that closed the connection while it sat idle in the pool (keep-alive
@@ -214,11 +257,17 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
 
     async def write(self, ref: http.Ref, data: bytes, *, end_stream: bool = False) -> None:
         try:
-            await self.conn.stream_request_body(ref, data, end_stream=end_stream and self.http2)
+            conn = self.conn
+            if conn.stream_request_body_nowait(ref, data, end_stream=end_stream and self.http2):
+                await conn.drain()
         except MintError as exc:
-            if exc.reason not in ("not_supported", "timeout"):
-                await self.fail(exc)
+            await self.write_failed(exc)
             raise
+
+    async def write_failed(self, exc: MintError) -> None:
+        """A write raised ``exc``: the connection fails, unless the write may simply be retried."""
+        if exc.reason not in ("not_supported", "timeout"):
+            await self.fail(exc)
 
     async def _call(self, method: Callable[[http.Ref], None], ref: http.Ref) -> None:
         try:
@@ -337,12 +386,16 @@ class Session(SessionFacts):
             raise
 
     async def _write(self, data: bytes) -> None:
+        """``shared.write`` inlined: one coroutine per message sent rather than three."""
         shared = self._shared
         if shared.failure is not None:
             self._state.raise_if_closed()
         try:
-            await shared.write(self._state.ref, data)
+            conn = shared.conn
+            if conn.stream_request_body_nowait(self._state.ref, data):
+                await conn.drain()
         except MintError as exc:
+            await shared.write_failed(exc)
             self._state.raise_if_closed()
             if exc.reason == "timeout":
                 raise
@@ -375,7 +428,10 @@ class Session(SessionFacts):
         shared = self._shared
         if not state.messages:
             deadline = None if timeout is None else _now() + timeout
-            await shared.wait(self._message_ready, deadline)
+            if not shared.http2:
+                await shared.read_tunnel(state, deadline)
+            if not state.messages:
+                await shared.wait(self._message_ready, deadline)
         message = state.next_message()
         if message is None:
             state.raise_if_closed()

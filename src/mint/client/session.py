@@ -151,7 +151,8 @@ class SessionState:
     # -- sending -------------------------------------------------------------------------
 
     def encode_message(self, message: Message | bytearray | memoryview) -> bytes:
-        self._check_can_send()
+        if self.status is not SessionStatus.OPEN:
+            self._check_can_send()
         if isinstance(message, str):
             return self.ws.encode_text(message)  # no Text object: it costs as much as encoding
         if isinstance(message, (bytes, bytearray, memoryview)):

@@ -37,7 +37,8 @@ class ReceiveProtocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.lost = False
         self._data_waiter: asyncio.Future[None] | None = None
-        self._writing_paused = False
+        #: The transport's buffer is above its high-water mark: ``drain`` would wait.
+        self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: asyncio.Future[None] = loop.create_future()
 
@@ -75,10 +76,10 @@ class ReceiveProtocol(asyncio.Protocol):
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -126,7 +127,7 @@ class ReceiveProtocol(asyncio.Protocol):
             if self.error is not None:
                 raise self.error
             raise ConnectionResetError("the connection was lost")
-        if not self._writing_paused:
+        if not self.writing_paused:
             return
         waiter = self.loop.create_future()
         self._drain_waiters.append(waiter)

@@ -147,9 +147,16 @@ class AsyncUDPConnection(AsyncConnection):
         self, ref: Ref, chunk: Chunk, *, end_stream: bool = False
     ) -> None:
         """Hand bytes to QUIC; what congestion control holds back leaves from later reads."""
+        self.stream_request_body_nowait(ref, chunk, end_stream=end_stream)
+
+    def stream_request_body_nowait(
+        self, ref: Ref, chunk: Chunk, *, end_stream: bool = False
+    ) -> bool:
+        """Never asks for a drain: datagrams are sent or dropped, never queued in the transport."""
         self._check_open()
         self._h3.stream_request_body(ref, chunk, end_stream=end_stream)
         self._transmit()
+        return False
 
     def cancel_request(self, ref: Ref) -> None:
         self._check_open()

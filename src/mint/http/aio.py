@@ -72,6 +72,7 @@ from mint.http._setup import (
 )
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
+from mint.http.http1 import HTTP1Core
 from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
 from mint.http.proxy import Proxy, check_no_leftover, is_ip_address, open_tunnel, parse_proxy
 
@@ -165,12 +166,26 @@ class AsyncConnection(ConnectionFacts):
         bytes the flow-control windows cannot take yet stay queued in the core
         and go out from later ``recv`` calls as the server opens them.
         """
-        self._check_open()
+        if self.stream_request_body_nowait(ref, chunk, end_stream=end_stream):
+            await self.drain()  # only then can it wait (see ``drain``)
+
+    def stream_request_body_nowait(
+        self, ref: Ref, chunk: Chunk, *, end_stream: bool = False
+    ) -> bool:
+        """``stream_request_body`` without the wait: True when ``drain`` should be awaited.
+
+        For a sender that must not suspend between handing bytes over and
+        learning whether it may go on (a WebSocket session sending one small
+        message: no coroutine at all when the socket took everything).
+        """
+        if self._closed:
+            raise TransportError("the connection is closed", reason="closed")
         self._core.stream_request_body(ref, chunk, end_stream=end_stream)
         self._write()
-        transport = self._transport
-        if transport.get_write_buffer_size() or transport.is_closing():
-            await self.drain()  # only then can it wait (see ``drain``)
+        protocol = self._protocol
+        # ``drain`` waits (or raises) only then; bytes merely buffered below
+        # the high-water mark need no coroutine, let alone a timer.
+        return protocol.writing_paused or protocol.lost
 
     def cancel_request(self, ref: Ref) -> None:
         """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
@@ -229,6 +244,39 @@ class AsyncConnection(ConnectionFacts):
         is woken by this returning.  Timeouts and EOF as in ``recv``.
         """
         return self._receive(timeout, until_event=False)
+
+    async def recv_tunnel(self, ref: Ref, timeout: float | None = None) -> bytes:
+        """The next bytes of HTTP/1.1 tunnel ``ref`` as read, without an event; ``b""`` if none.
+
+        A WebSocket session's receive path: after a 101 every read is one
+        ``Data(ref, ...)``, and building that event and routing it cost as
+        much as decoding the frames in it.  ``b""`` means "use ``recv``":
+        this is not an open HTTP/1.1 tunnel (HTTP/2 and HTTP/3 always say
+        so), events are pending, another coroutine is reading, the peer
+        closed or the connection broke (``recv`` reports which), or
+        ``timeout`` passed with nothing read.  Nothing is lost either way.
+        """
+        core = self._core
+        if (
+            self._pending
+            or self._receiving
+            or self._closed
+            or not isinstance(core, HTTP1Core)
+            or not core.passes_through(ref)
+        ):
+            return b""
+        protocol = self._protocol
+        if not protocol.buffered:
+            self._receiving = True
+            try:
+                if timeout is None:
+                    await protocol.readable()
+                else:
+                    with contextlib.suppress(*_TIMEOUTS):
+                        await _within(protocol.readable(), timeout)
+            finally:
+                self._receiving = False
+        return protocol.take()  # b"" at the end or after an error, which recv reports
 
     async def _receive(self, timeout: float | None, *, until_event: bool) -> list[Event]:
         if self._pending:

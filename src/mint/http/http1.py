@@ -214,6 +214,17 @@ class HTTP1Core(HTTPCore):
             self._fail_on_receive(events, exc)
         return events
 
+    def passes_through(self, ref: Ref) -> bool:
+        """Whether bytes received now would come back as ``[Data(ref, data)]`` and change nothing.
+
+        True while ``ref``'s tunnel is open on both sides.  A shell may then
+        hand the tunnel's bytes straight to their owner without building the
+        event (``AsyncConnection.recv_tunnel``): per WebSocket message, the
+        event and the calls around it cost as much as decoding the frame.
+        """
+        tunnel = self._tunnel_ref
+        return ref is tunnel and tunnel is not None and not self._eof and not self._closed_by_us
+
     def data_to_send(self) -> bytes:
         """Bytes to write now.
 
