@@ -31,7 +31,7 @@ from mint.errors import (
     WebSocketError,
 )
 from mint.http import EOF, STREAM, Data, Done, Error, Event, Headers, Pong, Ref, Status
-from mint.http._aio_protocol import PAUSE_READING_AT
+from mint.http._aio_protocol import PAUSE_READING_AT, ReceiveProtocol
 from mint.http.aio import AsyncConnection, connect
 from mint.http.http2 import HTTP2Core
 from mint.websocket import Binary, Close, Frame, Ping, Text
@@ -469,6 +469,80 @@ def test_recv_tunnel_leaves_the_end_and_other_readers_to_recv() -> None:
             run(main)
         finally:
             go.set()
+
+
+def test_an_alarm_left_from_another_wait_is_not_taken_for_the_end() -> None:
+    """``wake_after`` keeps its timer for later waits; one that rings in a wait without a
+    deadline must not end it, let alone pass for the server's EOF.
+
+    A bounded ``recv_tunnel`` is cancelled, leaving its alarm set for 0.2 s;
+    an unbounded ``recv`` then waits through the ring for the server's
+    frame, sent at 0.5 s.
+    """
+    go = threading.Event()
+
+    def late_frame(connection: socket.socket) -> None:
+        read_request_head(connection)
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+        )
+        go.wait(TIMEOUT)
+        time.sleep(0.5)
+        connection.sendall(b"\x81\x04late")
+        connection.recv(1)  # until the client goes
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
+            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            bounded = asyncio.ensure_future(conn.recv_tunnel(ref, timeout=0.2))
+            await asyncio.sleep(0.01)
+            bounded.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bounded
+            go.set()
+            started = time.monotonic()
+            assert await conn.recv() == [Data(ref, b"\x81\x04late")]
+            assert time.monotonic() - started >= 0.4
+            assert conn.open
+            # And a bounded wait still ends on time, with the connection usable.
+            with pytest.raises(TransportError) as info:
+                await conn.recv(timeout=0.1)
+            assert info.value.reason == "timeout"
+            assert conn.open
+
+    with scripted_server(late_frame) as port:
+        try:
+            run(main)
+        finally:
+            go.set()
+
+
+def test_wake_after_keeps_one_timer_while_the_moment_stays_the_same() -> None:
+    """The keepalive's wake-up stays put for a ping interval: one handle serves every wait."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        protocol = ReceiveProtocol(loop)
+        protocol.wake_after(30.0)
+        first = protocol._alarm
+        assert first is not None
+        protocol.wake_after(30.0 - 0.0001)  # the same moment, asked a little later
+        assert protocol._alarm is first
+        protocol.wake_after(5.0)  # another moment: a new handle, the old one cancelled
+        assert protocol._alarm is not first and first.cancelled()
+        rung = protocol._alarm
+        protocol.wake_after(0.01)
+        assert rung is not None and rung.cancelled()
+        waiter = protocol.readable()
+        await waiter  # the alarm rang: the waiter is done with nothing buffered
+        assert not protocol.buffered and protocol._alarm is None
+        protocol.wake_after(0.01)
+        last = protocol._alarm
+        protocol.connection_lost(None)  # the connection takes its timer with it
+        assert last is not None and last.cancelled() and protocol._alarm is None
+
+    run(main)
 
 
 def test_stream_request_body_nowait_says_when_to_drain() -> None:

@@ -282,11 +282,15 @@ def test_connection_close_response_then_closed(conn: http.Connection) -> None:
 
 def test_upgrade_tunnel_keeps_bytes_sent_with_the_101(conn: http.Connection) -> None:
     ref = conn.request("GET", "/tunnel", [("Upgrade", "test"), ("Connection", "Upgrade")])
+    assert not conn.passes_through(ref)  # a response is still due: bytes are HTTP
     events: list[Event] = []
     while sum(len(e.data) for e in events if isinstance(e, Data)) < len(b"early bytes"):
         events += conn.recv(timeout=5)
     assert events[0] == Status(ref, 101)
     assert b"".join(e.data for e in events if isinstance(e, Data)) == b"early bytes"
+    # An open tunnel: what the socket gives may go straight to the tunnel's owner.
+    assert conn.passes_through(ref)
+    assert not conn.passes_through(Ref())
 
     conn.stream_request_body(ref, b"ping")
     echoed = b""
@@ -297,6 +301,7 @@ def test_upgrade_tunnel_keeps_bytes_sent_with_the_101(conn: http.Connection) -> 
     conn.stream_request_body(ref, b"quit")
     assert conn.recv(timeout=5) == [Done(ref)]
     assert not conn.open
+    assert not conn.passes_through(ref)  # the end came: nothing passes any more
 
 
 def test_http1_has_no_ping(conn: http.Connection) -> None:
@@ -465,6 +470,7 @@ def test_h2c_prior_knowledge(h2c_port: int) -> None:
         while not events:
             events = [e for e in conn.recv(timeout=5) if isinstance(e, Pong)]
         assert events == [Pong(pong)]
+        assert not conn.passes_through(streamed)  # HTTP/2 frames every byte: never
 
 
 def test_alpn_picks_http2_over_tls(h2_tls_port: int, tls_ca_file: Path) -> None:

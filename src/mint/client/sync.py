@@ -108,6 +108,8 @@ class SharedConnection(PooledConnection[http.Connection]):
         self.lock = threading.Lock()
         self._changed = threading.Condition(self.lock)
         self._reading = False
+        #: Threads waiting on ``_changed``: the short way (``read_tunnel``) notifies only them.
+        self._waiting = 0
         #: The earliest moment a session's keepalive needs looking at (cached:
         #: with a thousand sessions, scanning them all on every read would cost).
         self._keepalive_due: float | None = None
@@ -131,7 +133,11 @@ class SharedConnection(PooledConnection[http.Connection]):
             if self.failure is not None:
                 return  # every route has been told; ready() callers check their own state
             if self._reading or not self._may_read():
-                self._changed.wait(None if deadline is None else deadline - now)
+                self._waiting += 1
+                try:
+                    self._changed.wait(None if deadline is None else deadline - now)
+                finally:
+                    self._waiting -= 1
                 continue
             self._read_for_all(deadline)
 
@@ -178,6 +184,51 @@ class SharedConnection(PooledConnection[http.Connection]):
             self._reading = False
             self._changed.notify_all()
 
+    def read_tunnel(self, session: SessionState, deadline: float | None) -> None:
+        """HTTP/1.1's short way to more of ``session``'s messages, for ``recv`` with none queued.
+
+        The connection carries this one session, so reading for everyone
+        comes down to decoding its bytes: no event, no routing, and the
+        ``_service`` round only when the frames asked for something (a reply
+        staged, the session no longer open, its queue full, a keepalive due).
+        Waits (outside the lock, as ``_read_for_all`` does) until ``deadline``
+        or the keepalive's wake-up.  When the short way does not hold
+        (another thread reads, the session is paused or closed, the tunnel
+        ended), it returns, or hands what it read to the general path, and
+        ``wait`` takes over.
+        """
+        conn = self.conn
+        ref = session.ref
+        if (
+            self._reading
+            or self.failure is not None
+            or session.paused
+            or session.closed
+            or not conn.passes_through(ref)
+        ):
+            return
+        due = self._keepalive_due
+        wake = due if deadline is None or (due is not None and due < deadline) else deadline
+        timeout = None
+        if wake is not None:
+            timeout = wake - time.monotonic()
+            if timeout <= 0:
+                return
+        sock = conn.socket
+        self._reading = True
+        try:
+            self.lock.release()
+            try:
+                readable = _wait_readable(sock, timeout)
+            finally:
+                self.lock.acquire()
+            if readable and self.failure is None:
+                self._read_available(session if conn.passes_through(ref) else None)
+        finally:
+            self._reading = False
+            if self._waiting:
+                self._changed.notify_all()
+
     def _quic_deadline(self) -> float | None:
         """When the HTTP/3 connection's core needs its deadline handled (None: not HTTP/3)."""
         return self.conn.next_deadline() if self.http3 else None
@@ -214,7 +265,9 @@ class SharedConnection(PooledConnection[http.Connection]):
             return
         self._service(touched, now)
 
-    def _read_available(self) -> None:
+    def _read_available(self, tunnel: SessionState | None = None) -> None:
+        """Read and route what arrived; with ``tunnel`` (see ``read_tunnel``), bytes go
+        straight to that session while its HTTP/1.1 tunnel passes them through."""
         if self.http3:
             self._read_datagrams()
             return
@@ -226,6 +279,20 @@ class SharedConnection(PooledConnection[http.Connection]):
             data = b""
         except OSError as exc:
             self.fail(TransportError(f"reading from the server failed: {exc}", reason="closed"))
+            return
+        if tunnel is not None and data:
+            now = time.monotonic()
+            tunnel.receive(data, now)
+            due = self._keepalive_due
+            if (
+                tunnel.has_outgoing()
+                or not tunnel.can_send
+                or tunnel.queue_full
+                or (due is not None and now >= due)
+            ):
+                self._service([tunnel], now)
+            elif due is not None:
+                self._watch_keepalive(tunnel)
             return
         try:
             events = self.conn.stream(data)
@@ -482,7 +549,10 @@ class Session(SessionFacts):
         deadline = None if timeout is None else time.monotonic() + timeout
         with shared.lock:
             if not state.messages:
-                shared.wait(lambda: bool(state.messages) or state.closed, deadline)
+                if not shared.http2:
+                    shared.read_tunnel(state, deadline)
+                if not state.messages:
+                    shared.wait(lambda: bool(state.messages) or state.closed, deadline)
             message = state.next_message()
             if message is None:
                 state.raise_if_closed()

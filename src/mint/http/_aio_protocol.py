@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import asyncio
 
+#: How far apart two wake-up times may be and still share one timer handle
+#: (``wake_after``): a wake-up this much early or late only costs one more look.
+ALARM_SLACK = 0.001
+
 #: Bytes kept unread before the transport stops reading the socket: the
 #: server then sees a full TCP window (HTTP/1.1 backpressure).  Four of the
 #: selector transport's 256 KiB reads, so a 1 MiB message never pauses it.
@@ -41,6 +45,7 @@ class ReceiveProtocol(asyncio.Protocol):
         self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: asyncio.Future[None] = loop.create_future()
+        self._alarm: asyncio.TimerHandle | None = None
 
     # -- what the event loop calls --------------------------------------------------
 
@@ -63,6 +68,9 @@ class ReceiveProtocol(asyncio.Protocol):
         return None  # the transport closes itself; nothing more can be sent either
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
         self.lost = self.eof = True
         self.error = exc
         self._wake_reader()
@@ -110,7 +118,11 @@ class ReceiveProtocol(asyncio.Protocol):
         return data
 
     def readable(self) -> asyncio.Future[None]:
-        """A future done once ``buffered`` holds: awaited directly, one frame less per wake-up.
+        """A future done once ``buffered`` holds, or ``wake_after``'s alarm rang: look again.
+
+        Awaited directly, one frame less per wake-up.  The alarm may be one
+        set for an earlier wait, so a caller without a deadline loops until
+        ``buffered``.
 
         Cancelling it (a timeout around it) is safe: the next call makes a new one.
         """
@@ -120,6 +132,30 @@ class ReceiveProtocol(asyncio.Protocol):
             if self.buffered:
                 waiter.set_result(None)
         return waiter
+
+    def wake_after(self, delay: float) -> None:
+        """Have the waiting reader woken after ``delay`` seconds even if nothing arrives.
+
+        The reader then finds ``buffered`` false: its time is up.  One timer
+        handle is kept and reused while the moment asked for stays the same
+        (within ``ALARM_SLACK``), as a session's keepalive wake-up does for a
+        whole ping interval while messages flow: arming and cancelling a
+        timer (or an ``asyncio.timeout`` scope) around every wait cost more
+        than the rest of a 32-byte round trip.  A handle that fires with
+        nobody waiting does nothing, so nothing happens outside the caller's
+        calls; the handle goes with the connection (``connection_lost``).
+        """
+        when = self.loop.time() + delay
+        alarm = self._alarm
+        if alarm is not None:
+            if abs(alarm.when() - when) <= ALARM_SLACK:
+                return
+            alarm.cancel()
+        self._alarm = self.loop.call_at(when, self._ring)
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._wake_reader()
 
     async def drain(self) -> None:
         """Return once the transport's write buffer fell below its high-water mark."""

@@ -269,14 +269,13 @@ class AsyncConnection(ConnectionFacts):
         if not protocol.buffered:
             self._receiving = True
             try:
-                if timeout is None:
-                    await protocol.readable()
-                else:
-                    with contextlib.suppress(*_TIMEOUTS):
-                        await _within(protocol.readable(), timeout)
+                waiter = protocol.readable()
+                if timeout is not None:
+                    protocol.wake_after(timeout)
+                await waiter
             finally:
                 self._receiving = False
-        return protocol.take()  # b"" at the end or after an error, which recv reports
+        return protocol.take()  # b"": the end, an error or the timeout; recv tells which
 
     async def _receive(self, timeout: float | None, *, until_event: bool) -> list[Event]:
         if self._pending:
@@ -297,7 +296,8 @@ class AsyncConnection(ConnectionFacts):
             while True:
                 if not protocol.buffered:  # ``_read``, inline
                     if deadline is None:
-                        await protocol.readable()
+                        while not protocol.buffered:  # an alarm set for another wait
+                            await protocol.readable()
                     else:
                         await self._wait_readable(deadline)
                 data = self._take()
@@ -436,7 +436,8 @@ class AsyncConnection(ConnectionFacts):
         protocol = self._protocol
         if not protocol.buffered:
             if deadline is None:
-                await protocol.readable()
+                while not protocol.buffered:  # an alarm set for another wait
+                    await protocol.readable()
             else:
                 await self._wait_readable(deadline)
         return self._take()
@@ -448,12 +449,15 @@ class AsyncConnection(ConnectionFacts):
         socket: ``recv(timeout=0)`` is a poll.
         """
         protocol = self._protocol
-        remaining = deadline - protocol.loop.time()
+        loop = protocol.loop
+        remaining = deadline - loop.time()
         if remaining <= 0:
             await asyncio.sleep(0)  # one turn of the loop reads what the socket has
-        elif not protocol.buffered:
-            with contextlib.suppress(*_TIMEOUTS):
-                await _within(protocol.readable(), remaining)
+        while not protocol.buffered and remaining > 0:
+            waiter = protocol.readable()
+            protocol.wake_after(remaining)
+            await waiter  # bytes, the end, or the alarm (this one, or one a little early)
+            remaining = deadline - loop.time()
         if not protocol.buffered:
             raise TransportError("no response event before the timeout", reason="timeout")
 
@@ -710,7 +714,8 @@ async def _open_tunnel(
                 transport.write(outgoing)
             if tunnel.ready:
                 break
-            await protocol.readable()
+            while not protocol.buffered:
+                await protocol.readable()
             data = protocol.take()
             if not data and protocol.error is not None:
                 error = protocol.error

@@ -45,6 +45,7 @@ from mint.http._setup import (
 from mint.http._socket_io import NonBlockingSocket
 from mint.http.core import HTTPCore
 from mint.http.events import Body, Chunk, Event, Ref
+from mint.http.http1 import HTTP1Core
 from mint.http.http2 import DEFAULT_MAX_FRAME_SIZE, DEFAULT_RECEIVE_WINDOW
 from mint.http.proxy import check_no_leftover, parse_proxy
 
@@ -177,6 +178,24 @@ class Connection(ConnectionFacts):
         events, self._pending = self._pending, []
         events.extend(self._feed(data))
         return events
+
+    def passes_through(self, ref: Ref) -> bool:
+        """Whether bytes read from ``socket`` now may go straight to ``ref``'s owner.
+
+        True on an open HTTP/1.1 tunnel with no events pending and the socket
+        open: ``stream(data)`` would then return exactly ``[Data(ref, data)]``
+        and write nothing, so a caller reading the socket itself (a
+        WebSocket session's reader) may decode ``data`` without the event.
+        HTTP/2 and HTTP/3 always say False; so does the tunnel's end, which
+        ``stream(b"")`` must see.
+        """
+        core = self._core
+        return (
+            not self._pending
+            and not self._socket_closed
+            and isinstance(core, HTTP1Core)
+            and core.passes_through(ref)
+        )
 
     def pause_stream(self, ref: Ref) -> None:
         """Stop returning HTTP/2 flow-control credit for one stream (``HTTP2Core.pause_stream``).
