@@ -467,6 +467,15 @@ class Session(SessionFacts):
         """
         state = self._state
         shared = self._shared
+        if not shared.http2 and isinstance(message, (str, bytes, bytearray, memoryview)):
+            with shared.lock:
+                if not self._send_lock.locked():
+                    # No fragmented message is under way (one holds the send lock
+                    # from its first fragment to its last) and none can write before
+                    # the connection's lock is let go: this frame cannot land inside
+                    # one, so the send lock is not needed (it costs a message's worth).
+                    self._write(state.encode_message(message))
+                    return
         with self._send_lock:
             if isinstance(message, (str, bytes, bytearray, memoryview)):
                 with shared.lock:

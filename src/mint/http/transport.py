@@ -121,7 +121,8 @@ class Connection(ConnectionFacts):
         On HTTP/2, bytes the flow-control windows cannot take yet are queued in
         the core and go out from later ``recv`` calls as the server opens them.
         """
-        self._check_writable()
+        if self._write_error is not None or self._socket_closed:
+            self._check_writable()  # raises; tested inline first (this runs per message)
         self._core.stream_request_body(ref, chunk, end_stream=end_stream)
         self._flush()
 
