@@ -15,6 +15,11 @@ two tasks), and do nothing a client could skip:
   is a bare ``asyncio.Protocol``: ``transport.write`` per message, one future
   per wait.
 
+A third, ``CodecFloorAsync``, is mint's own codec with nothing around it, in
+the shape of mint's asyncio shell (the protocol keeps bytes, ``recv``
+decodes them): the most mint's asyncio session could reach, which tells a
+cost of the codec from a cost of the session.
+
 Nothing here is a client anyone should use.  Written for this benchmark from
 RFC 6455 section 5.2 alone.
 """
@@ -29,6 +34,8 @@ from collections import deque
 from urllib.parse import urlsplit
 
 from _bare_clients import masked_frame
+
+from mint.websocket import Binary, Ping, Pong, Text, WebSocket
 
 Message = str | bytes
 _READ = 256 * 1024
@@ -175,6 +182,87 @@ class FloorAsync:
             protocol.waiter = asyncio.get_running_loop().create_future()
             await protocol.waiter
         return protocol.messages.popleft()
+
+    async def close(self) -> None:
+        self.transport.close()
+
+
+class _KeepingProtocol(asyncio.Protocol):
+    """Keeps what arrives for ``recv`` to decode: the shape of mint's own protocol."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+        self.head = b""
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lost: BaseException | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if not self.upgraded.done():
+            self.head += data
+            if b"\r\n\r\n" not in self.head:
+                return
+            try:
+                data = _after_headers(self.head)
+            except RuntimeError as exc:
+                self.upgraded.set_exception(exc)
+                return
+            self.upgraded.set_result(None)
+            if not data:
+                return
+        self.chunks.append(data)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionError("the server closed")
+        for future in (self.upgraded, self.waiter):
+            if future is not None and not future.done():
+                future.set_exception(self.lost)
+
+
+class CodecFloorAsync:
+    """asyncio, mint's codec and nothing else: what the session could reach at best.
+
+    The protocol keeps bytes and ``recv`` decodes them with mint's
+    ``WebSocket.decode`` (the C decoder, UTF-8 checked); ``send`` is
+    ``encode_text`` / ``encode`` and one ``transport.write``.  Pings are
+    answered; nothing else a session does (keepalive, limits, backpressure,
+    the close handshake, the HTTP/1.1 core) is.
+    """
+
+    async def open(self, url: str) -> CodecFloorAsync:
+        self.ws = WebSocket(max_frame_size=None, max_message_size=None)
+        self.messages: deque[Message] = deque()
+        host, port, request = _upgrade_request(url)
+        loop = asyncio.get_running_loop()
+        self.transport, self.protocol = await loop.create_connection(_KeepingProtocol, host, port)
+        self.transport.write(request)
+        await self.protocol.upgraded
+        return self
+
+    async def send(self, message: Message) -> None:
+        ws = self.ws
+        if isinstance(message, str):
+            self.transport.write(ws.encode_text(message))
+        else:
+            self.transport.write(ws.encode(Binary(message)))
+
+    async def recv(self) -> Message:
+        protocol, messages = self.protocol, self.messages
+        while not messages:
+            while not protocol.chunks:
+                if protocol.lost is not None:
+                    raise protocol.lost
+                protocol.waiter = asyncio.get_running_loop().create_future()
+                await protocol.waiter
+            chunks, protocol.chunks = protocol.chunks, []
+            for frame in self.ws.decode(chunks[0] if len(chunks) == 1 else b"".join(chunks)):
+                if isinstance(frame, (Text, Binary)):
+                    messages.append(frame.data)
+                elif isinstance(frame, Ping):
+                    self.transport.write(self.ws.encode(Pong(frame.data)))
+        return messages.popleft()
 
     async def close(self) -> None:
         self.transport.close()

@@ -311,12 +311,20 @@ WS_ASYNC = "websockets asyncio"
 
 FLOOR_BLOCKING = "floor: bare socket (blocking)"
 FLOOR_ASYNC = "floor: bare protocol (asyncio)"
+CODEC_FLOOR_ASYNC = "floor: mint's codec alone (asyncio)"
 
 
 def _floor_blocking(url: str) -> BlockingClient:
     from _floor_clients import FloorBlocking
 
     client: BlockingClient = FloorBlocking(url)  # type: ignore[assignment]
+    return client
+
+
+async def _codec_floor_async(url: str) -> AsyncClient:
+    from _floor_clients import CodecFloorAsync
+
+    client: AsyncClient = await CodecFloorAsync().open(url)  # type: ignore[assignment]
     return client
 
 
@@ -337,6 +345,7 @@ HEADLINE = [
     Contender("picows", asyncio=lambda url: Picows().open(url)),
     Contender(FLOOR_BLOCKING, blocking=_floor_blocking),
     Contender(FLOOR_ASYNC, asyncio=_floor_async),
+    Contender(CODEC_FLOOR_ASYNC, asyncio=_codec_floor_async),
 ]
 H2C_BLOCKING = "mint blocking, h2c"
 H2C_ASYNC = "mint asyncio, h2c"
@@ -516,6 +525,10 @@ HEADLINE_RATIOS = [
     (FLOOR_ASYNC, "picows", ""),
     (MINT_BLOCKING, FLOOR_BLOCKING, ""),
     (MINT_ASYNC, FLOOR_ASYNC, ""),
+    # mint's codec with nothing around it: the most the asyncio session could reach.
+    (CODEC_FLOOR_ASYNC, "picows", ""),
+    (CODEC_FLOOR_ASYNC, "aiohttp", ""),
+    (MINT_ASYNC, CODEC_FLOOR_ASYNC, ""),
 ]
 H2C_RATIOS = [  # client CPU per message: the peer's over mint's over h2c
     (H2C_BLOCKING, H1_BLOCKING, ""),
