@@ -130,27 +130,33 @@ class FloorBlocking:
         self.sock.close()
 
 
-class _FloorProtocol(asyncio.Protocol):
+class _UpgradedProtocol(asyncio.Protocol):
+    """Waits out the 101 answer's head, then hands what follows to ``frames_received``."""
+
     def __init__(self) -> None:
-        self.buffer = bytearray()
-        self.messages: deque[Message] = deque()
+        self.head = b""
         self.waiter: asyncio.Future[None] | None = None
         self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost: BaseException | None = None
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         if not self.upgraded.done():
-            if b"\r\n\r\n" not in self.buffer:
+            self.head += data
+            if b"\r\n\r\n" not in self.head:
                 return
             try:
-                self.buffer = bytearray(_after_headers(bytes(self.buffer)))
+                data = _after_headers(self.head)
             except RuntimeError as exc:
                 self.upgraded.set_exception(exc)
                 return
             self.upgraded.set_result(None)
-        _cut_messages(self.buffer, self.messages)
-        if self.messages and self.waiter is not None and not self.waiter.done():
+        self.frames_received(data)
+
+    def frames_received(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -158,6 +164,19 @@ class _FloorProtocol(asyncio.Protocol):
         for future in (self.upgraded, self.waiter):
             if future is not None and not future.done():
                 future.set_exception(self.lost)
+
+
+class _FloorProtocol(_UpgradedProtocol):
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = bytearray()
+        self.messages: deque[Message] = deque()
+
+    def frames_received(self, data: bytes) -> None:
+        self.buffer += data
+        _cut_messages(self.buffer, self.messages)
+        if self.messages:
+            self.wake()
 
 
 class FloorAsync:
@@ -187,38 +206,17 @@ class FloorAsync:
         self.transport.close()
 
 
-class _KeepingProtocol(asyncio.Protocol):
+class _KeepingProtocol(_UpgradedProtocol):
     """Keeps what arrives for ``recv`` to decode: the shape of mint's own protocol."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.chunks: list[bytes] = []
-        self.waiter: asyncio.Future[None] | None = None
-        self.head = b""
-        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.lost: BaseException | None = None
 
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded.done():
-            self.head += data
-            if b"\r\n\r\n" not in self.head:
-                return
-            try:
-                data = _after_headers(self.head)
-            except RuntimeError as exc:
-                self.upgraded.set_exception(exc)
-                return
-            self.upgraded.set_result(None)
-            if not data:
-                return
-        self.chunks.append(data)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = exc or ConnectionError("the server closed")
-        for future in (self.upgraded, self.waiter):
-            if future is not None and not future.done():
-                future.set_exception(self.lost)
+    def frames_received(self, data: bytes) -> None:
+        if data:
+            self.chunks.append(data)
+            self.wake()
 
 
 class CodecFloorAsync:

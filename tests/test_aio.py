@@ -56,6 +56,22 @@ def run(test: Callable[[], Awaitable[T]]) -> T:
 # -- servers -----------------------------------------------------------------------------------
 
 
+def switch_protocols(connection: socket.socket) -> None:
+    """A scripted server's side of an upgrade: read the request, answer 101 (no accept key:
+    these tests drive the HTTP connection, not a WebSocket)."""
+    read_request_head(connection)
+    connection.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    )
+
+
+async def upgrade(conn: AsyncConnection) -> Ref:
+    """The client's side: an Upgrade request answered 101; the tunnel's ref."""
+    ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
+    assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+    return ref
+
+
 @pytest.fixture(scope="module")
 def ws_server() -> Iterator[EchoServer]:
     with websockets_echo_server() as server:
@@ -370,10 +386,7 @@ def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:
     release = threading.Event()
 
     def accept_then_stall(connection: socket.socket) -> None:
-        read_request_head(connection)
-        connection.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
-        )
+        switch_protocols(connection)
         release.wait(30)
 
     chunk = bytes(1024 * 1024)
@@ -381,8 +394,7 @@ def test_a_writer_is_held_back_when_the_server_stops_reading() -> None:
 
     async def main() -> int:
         conn = await connect("http", "127.0.0.1", port, timeout=1.0)
-        ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
-        assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+        ref = await upgrade(conn)
         written = 0
         try:
             for _ in range(attempted):
@@ -435,10 +447,7 @@ def test_recv_tunnel_leaves_the_end_and_other_readers_to_recv() -> None:
     go = threading.Event()
 
     def frame_then_close(connection: socket.socket) -> None:
-        read_request_head(connection)
-        connection.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
-        )
+        switch_protocols(connection)
         go.wait(TIMEOUT)
         connection.sendall(b"\x81\x03end")
         connection.shutdown(socket.SHUT_WR)
@@ -446,8 +455,7 @@ def test_recv_tunnel_leaves_the_end_and_other_readers_to_recv() -> None:
 
     async def main() -> None:
         async with await connect("http", "127.0.0.1", port) as conn:
-            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
-            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            ref = await upgrade(conn)
             reader = asyncio.ensure_future(conn.recv(timeout=0.2))
             await asyncio.sleep(0)
             assert await conn.recv_tunnel(ref, timeout=TIMEOUT) == b""  # recv is reading
@@ -482,10 +490,7 @@ def test_an_alarm_left_from_another_wait_is_not_taken_for_the_end() -> None:
     go = threading.Event()
 
     def late_frame(connection: socket.socket) -> None:
-        read_request_head(connection)
-        connection.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
-        )
+        switch_protocols(connection)
         go.wait(TIMEOUT)
         time.sleep(0.5)
         connection.sendall(b"\x81\x04late")
@@ -493,8 +498,7 @@ def test_an_alarm_left_from_another_wait_is_not_taken_for_the_end() -> None:
 
     async def main() -> None:
         async with await connect("http", "127.0.0.1", port) as conn:
-            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
-            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            ref = await upgrade(conn)
             bounded = asyncio.ensure_future(conn.recv_tunnel(ref, timeout=0.2))
             await asyncio.sleep(0.01)
             bounded.cancel()
@@ -551,17 +555,13 @@ def test_stream_request_body_nowait_says_when_to_drain() -> None:
     release = threading.Event()
 
     def accept_then_stall(connection: socket.socket) -> None:
-        read_request_head(connection)
-        connection.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
-        )
+        switch_protocols(connection)
         release.wait(30)
 
     async def main() -> None:
         conn = await connect("http", "127.0.0.1", port, timeout=0.5)
         try:
-            ref = conn.request("GET", "/", [("upgrade", "websocket"), ("connection", "upgrade")])
-            assert [type(e) for e in await conn.recv(timeout=TIMEOUT)] == [Status, Headers]
+            ref = await upgrade(conn)
             assert not conn.stream_request_body_nowait(ref, b"x" * 100)
             chunk = bytes(256 * 1024)
             sent = 0

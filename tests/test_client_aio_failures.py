@@ -38,7 +38,7 @@ from servers.frame_peer import (
     CLOSE,
     PING,
     PONG,
-    TEXT,
+    BurstsThenClose,
     close_frame,
     converse,
     frame_heads,
@@ -453,30 +453,18 @@ def test_a_recv_waiting_over_http1_answers_pings_keeps_order_and_holds_back() ->
     fills in between (the session pauses, so the short way steps aside)
     loses and reorders nothing.
     """
-    go = threading.Event()
-    second = threading.Event()
-    received: list[bytes] = []
-
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection)
-        go.wait(TIMEOUT)
-        texts = [server_frame(TEXT, f"m{i}".encode()) for i in range(5)]
-        connection.sendall(server_frame(PING, b"beat") + b"".join(texts[:3]))
-        second.wait(TIMEOUT)
-        connection.sendall(b"".join(texts[3:]) + close_frame(1000))
-        connection.shutdown(socket.SHUT_WR)  # the server closes TCP first (RFC 6455 7.1.1)
-        received.append(read_until_eof(connection))
+    script = BurstsThenClose()
 
     async def main(port: int) -> None:
         ws = await aio.connect(f"ws://127.0.0.1:{port}/", max_queue=2, compression=False)
         first = asyncio.ensure_future(ws.recv())  # waits with nothing there yet
         await asyncio.sleep(0.05)
-        go.set()
+        script.go.set()
         messages = [await first]
         await asyncio.sleep(0.1)  # the queue is full now: nothing more is read
-        second.set()
+        script.second.set()
         messages += [await ws.recv() for _ in range(4)]
-        assert messages == [f"m{i}" for i in range(5)]
+        assert messages == BurstsThenClose.MESSAGES
         with pytest.raises(ConnectionClosedOK):
             await ws.recv()
         await ws.close()
@@ -485,9 +473,8 @@ def test_a_recv_waiting_over_http1_answers_pings_keeps_order_and_holds_back() ->
         try:
             run(lambda: main(port))
         finally:
-            go.set()
-            second.set()
-    assert client_frames(received[0]) == [(PONG, b"beat"), (CLOSE, b"\x03\xe8")]
+            script.release()
+    assert client_frames(script.received) == [(PONG, b"beat"), (CLOSE, b"\x03\xe8")]
 
 
 def test_messages_before_a_dropped_connection_are_returned_first() -> None:

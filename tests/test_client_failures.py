@@ -29,6 +29,7 @@ from mint.errors import (
     WebSocketError,
 )
 from servers.alpn_server import alpn_server, websocket_echo
+from servers.frame_peer import BurstsThenClose
 from servers.h2_scripted import h2_scripted_server
 from servers.session_servers import (
     accept_websocket,
@@ -426,26 +427,11 @@ def test_server_dropping_the_connection_mid_session() -> None:
 def test_a_recv_waiting_over_http1_answers_pings_keeps_order_and_holds_back() -> None:
     """What ``recv`` does while it waits on an HTTP/1.1 tunnel (its short way, no events).
 
-    The server sends, in two bursts, a ping and five messages then its
-    Close, to a session whose queue holds two: every message comes out in
-    order, the ping is answered and the Close echoed, and the queue that
-    fills in between (the session pauses, so the short way steps aside)
-    loses and reorders nothing.  A thread sending meanwhile is not held up.
+    The asyncio test's twin (``BurstsThenClose``), with a thread sending
+    while ``recv`` waits outside the connection's lock: the message goes
+    out, and nothing received is lost or reordered.
     """
-    go = threading.Event()
-    second = threading.Event()
-    received: list[bytes] = []
-
-    def script(connection: socket.socket) -> None:
-        accept_websocket(connection)
-        go.wait(TIMEOUT)
-        texts = [b"\x81\x02m" + str(i).encode() for i in range(5)]
-        connection.sendall(b"\x89\x04beat" + b"".join(texts[:3]))
-        second.wait(TIMEOUT)
-        connection.sendall(b"".join(texts[3:]) + b"\x88\x02\x03\xe8")
-        connection.shutdown(socket.SHUT_WR)  # the server closes TCP first (RFC 6455 7.1.1)
-        received.append(read_until_eof(connection))
-
+    script = BurstsThenClose()
     with scripted_server(script) as port:
         try:
             ws = client.connect(f"ws://127.0.0.1:{port}/", max_queue=2, compression=False)
@@ -454,20 +440,20 @@ def test_a_recv_waiting_over_http1_answers_pings_keeps_order_and_holds_back() ->
             reader.start()  # waits with nothing there yet
             time.sleep(0.05)
             ws.send("from another thread while recv waits")
-            go.set()
+            script.go.set()
             reader.join(TIMEOUT)
             time.sleep(0.1)  # the queue is full now: nothing more is read
-            second.set()
+            script.second.set()
             messages = first + [ws.recv(TIMEOUT) for _ in range(4)]
-            assert messages == [f"m{i}" for i in range(5)]
+            assert messages == BurstsThenClose.MESSAGES
             with pytest.raises(ConnectionClosedOK):
                 ws.recv(TIMEOUT)
             ws.close()
         finally:
-            go.set()
-            second.set()
-    assert [opcode for opcode, _ in client_frames(received[0])] == [0x1, 0xA, CLOSE]
-    assert client_frames(received[0])[1:] == [(0xA, b"beat"), (CLOSE, b"\x03\xe8")]
+            script.release()
+    frames = client_frames(script.received)
+    assert frames[0] == (0x1, b"from another thread while recv waits")
+    assert frames[1:] == [(0xA, b"beat"), (CLOSE, b"\x03\xe8")]
 
 
 def test_messages_before_a_dropped_connection_are_returned_first() -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 from collections.abc import Callable
 
-from .session_servers import accept_websocket
+from .session_servers import accept_websocket, read_until_eof
 
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -116,12 +117,45 @@ def converse(
     return seen
 
 
+class BurstsThenClose:
+    """A scripted server for a session's ``recv`` waiting on an HTTP/1.1 tunnel.
+
+    Once ``go`` is set: a ping and the messages ``m0`` to ``m2`` in one write;
+    once ``second`` is set: ``m3``, ``m4`` and a Close (1000) in another, then
+    the end of TCP (the server closes first, RFC 6455 section 7.1.1).  What the
+    client sent meanwhile is kept in ``received``.
+    """
+
+    MESSAGES = [f"m{i}" for i in range(5)]
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.second = threading.Event()
+        self.received = b""
+
+    def __call__(self, connection: socket.socket) -> None:
+        accept_websocket(connection)
+        self.go.wait(10)
+        texts = [server_frame(TEXT, message.encode()) for message in self.MESSAGES]
+        connection.sendall(server_frame(PING, b"beat") + b"".join(texts[:3]))
+        self.second.wait(10)
+        connection.sendall(b"".join(texts[3:]) + close_frame(1000))
+        connection.shutdown(socket.SHUT_WR)
+        self.received = read_until_eof(connection)
+
+    def release(self) -> None:
+        """Let the script run to its end (a failed test must not leave it waiting)."""
+        self.go.set()
+        self.second.set()
+
+
 __all__ = [
     "BINARY",
     "CLOSE",
     "PING",
     "PONG",
     "TEXT",
+    "BurstsThenClose",
     "FrameReader",
     "close_frame",
     "converse",
