@@ -159,12 +159,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 return
             now = _now()
             session.receive(data, now)
-            if (
-                session.has_outgoing()
-                or not session.can_send
-                or session.queue_full
-                or (due is not None and now >= due)
-            ):
+            if not session.settled() or (due is not None and now >= due):
                 await self._service([session], now)
             elif due is not None:
                 self._watch_keepalive(session)
@@ -432,7 +427,8 @@ class Session(SessionFacts):
                 await shared.read_tunnel(state, deadline)
             if not state.messages:
                 await shared.wait(self._message_ready, deadline)
-        message = state.next_message()
+        messages = state.messages
+        message = messages.popleft() if messages else None  # ``next_message``, per message
         if message is None:
             state.raise_if_closed()
             raise ConnectionClosedError("the connection failed", close_code=1006, reason="closed")

@@ -128,6 +128,18 @@ class SessionState:
     def has_outgoing(self) -> bool:
         return bool(self._outgoing)
 
+    def settled(self) -> bool:
+        """Nothing for the shell to do after a read: no frame staged, still open, room queued.
+
+        One call where the short way (``read_tunnel``) would make three: it
+        asks after every read.
+        """
+        return (
+            not self._outgoing
+            and self.status is SessionStatus.OPEN
+            and len(self.messages) < self.max_queue
+        )
+
     def take_outgoing(self) -> tuple[bytes, bool]:
         """The frames to write now, and whether our half of the stream ends after them.
 
@@ -228,7 +240,10 @@ class SessionState:
         """Decode the server's bytes; messages are queued, pongs and close replies staged."""
         if self.status is SessionStatus.CLOSED and self.ws.close_received:
             return  # anything after the server's Close is no longer part of the conversation
-        if self.paused or ((self._held or self.queue_full) and self.can_send):
+        if self.paused or (
+            (self._held or len(self.messages) >= self.max_queue)  # ``queue_full``, per read
+            and self.status is SessionStatus.OPEN
+        ):
             # Full: keep the bytes as they came until the caller makes room.
             self._held.append(data)
             return

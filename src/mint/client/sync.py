@@ -284,12 +284,7 @@ class SharedConnection(PooledConnection[http.Connection]):
             now = time.monotonic()
             tunnel.receive(data, now)
             due = self._keepalive_due
-            if (
-                tunnel.has_outgoing()
-                or not tunnel.can_send
-                or tunnel.queue_full
-                or (due is not None and now >= due)
-            ):
+            if not tunnel.settled() or (due is not None and now >= due):
                 self._service([tunnel], now)
             elif due is not None:
                 self._watch_keepalive(tunnel)
