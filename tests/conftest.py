@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import trustme
 
+from servers.session_servers import write_tls_files
+
 # The session tests' transports (ws, wss, h2c, h2 over TLS) as fixtures any module can ask for.
 pytest_plugins = ["servers.client_endpoints", "servers.haproxy_fronts", "servers.proxy_servers"]
 
@@ -46,13 +48,7 @@ def tls_cert_files(
     tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, str]:
     """The server's certificate chain and key as PEM files, for servers that load files."""
-    folder = tmp_path_factory.mktemp("server-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    for extra in tls_server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert), append=True)
-    tls_server_cert.private_key_pem.write_to_path(str(key))
-    return str(cert), str(key)
+    return write_tls_files(tls_server_cert, tmp_path_factory.mktemp("server-tls"))
 
 
 @pytest.fixture(scope="session")

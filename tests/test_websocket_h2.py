@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from hypercorn.config import Config
 
 from mint import http, websocket
@@ -16,19 +15,6 @@ from mint.websocket import Binary, Close, Frame, Ping, Pong, Text
 from servers import RunningServer, start_hypercorn
 from servers.h2_scripted import h2_scripted_server
 from servers.mint_client import Client, Mailbox
-
-
-@pytest.fixture(scope="module")
-def tls_files(
-    tls_server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str]:
-    folder = tmp_path_factory.mktemp("hypercorn-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    tls_server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    for extra in tls_server_cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert), append=True)
-    tls_server_cert.private_key_pem.write_to_path(str(key))
-    return str(cert), str(key)
 
 
 def _config() -> Config:
@@ -45,8 +31,10 @@ def h2c_server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tls_files: tuple[str, str]) -> Iterator[RunningServer]:
-    server = start_hypercorn(certfile=tls_files[0], keyfile=tls_files[1], config=_config())
+def tls_server(tls_cert_files: tuple[str, str]) -> Iterator[RunningServer]:
+    server = start_hypercorn(
+        certfile=tls_cert_files[0], keyfile=tls_cert_files[1], config=_config()
+    )
     yield server
     server.stop()
 

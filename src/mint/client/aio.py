@@ -46,7 +46,7 @@ from mint.client.options import (
     session_options,
     split_connect_kwargs,
 )
-from mint.client.pool import PooledConnection, pick, start_session, sweep
+from mint.client.pool import PooledConnection, earliest, pick, start_session, sweep
 from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
 from mint.client.session import Message, SessionFacts, SessionState, fragments
@@ -146,7 +146,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         if self._reading or self.failure is not None or session.paused or session.closed:
             return
         due = self._keepalive_due
-        wake = due if deadline is None or (due is not None and due < deadline) else deadline
+        wake = earliest(deadline, due)
         timeout = None
         if wake is not None:
             timeout = wake - _now()
@@ -187,7 +187,7 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
         self._reading = True
         try:
             due = self._keepalive_due
-            wake = due if deadline is None or (due is not None and due < deadline) else deadline
+            wake = earliest(deadline, due)
             timeout = None if wake is None else max(0.0, wake - _now())
             try:
                 events = await self.conn.recv_once(timeout)

@@ -65,6 +65,15 @@ class PooledConnection(Generic[Conn]):
 Pooled = TypeVar("Pooled", bound=PooledConnection[Any])
 
 
+def earliest(*moments: float | None) -> float | None:
+    """The earliest of the moments given (None: no moment), or None when there is none.
+
+    A reader's wake-up: the caller's deadline, the keepalive's, QUIC's timers.
+    """
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
+
+
 def has_room(shared: PooledConnection[Any], *, websocket_session: bool) -> bool:
     """Whether ``shared`` can take one more stream of this kind now."""
     conn = shared.conn

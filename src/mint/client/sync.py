@@ -51,7 +51,7 @@ from mint.client.options import (
     session_options,
     split_connect_kwargs,
 )
-from mint.client.pool import PooledConnection, pick, start_session, sweep
+from mint.client.pool import PooledConnection, earliest, pick, start_session, sweep
 from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
 from mint.client.session import Message, SessionFacts, SessionState, fragments
@@ -165,10 +165,9 @@ class SharedConnection(PooledConnection[http.Connection]):
         self._reading = True
         try:
             due = self._keepalive_due
-            wake = due if deadline is None or (due is not None and due < deadline) else deadline
+            # QUIC's timers (loss recovery, ACKs) fire from this wait too.
             quic_due = self._quic_deadline()
-            if quic_due is not None and (wake is None or quic_due < wake):
-                wake = quic_due  # QUIC's timers (loss recovery, ACKs) fire from this wait
+            wake = earliest(deadline, due, quic_due)
             timeout = None if wake is None else max(0.0, wake - time.monotonic())
             sock = self.conn.socket
             self.lock.release()
@@ -208,7 +207,7 @@ class SharedConnection(PooledConnection[http.Connection]):
         ):
             return
         due = self._keepalive_due
-        wake = due if deadline is None or (due is not None and due < deadline) else deadline
+        wake = earliest(deadline, due)
         timeout = None
         if wake is not None:
             timeout = wake - time.monotonic()

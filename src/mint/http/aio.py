@@ -180,13 +180,8 @@ class AsyncConnection(ConnectionFacts):
         """
         if self._closed:
             raise TransportError("the connection is closed", reason="closed")
-        core = self._core
-        core.stream_request_body(ref, chunk, end_stream=end_stream)
-        data = core.data_to_send()  # ``_write``, inline: this runs per message
-        if data:
-            if self._transport.is_closing():
-                raise TransportError("the server closed the connection", reason="closed")
-            self._transport.write(data)
+        self._core.stream_request_body(ref, chunk, end_stream=end_stream)
+        self._write()
         protocol = self._protocol
         # ``drain`` waits (or raises) only then; bytes merely buffered below
         # the high-water mark need no coroutine, let alone a timer.
