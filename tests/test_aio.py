@@ -529,22 +529,48 @@ def test_wake_after_keeps_one_timer_while_the_moment_stays_the_same() -> None:
         loop = asyncio.get_running_loop()
         protocol = ReceiveProtocol(loop)
         protocol.wake_after(30.0)
-        first = protocol._alarm
+        first = protocol.alarm
         assert first is not None
         protocol.wake_after(30.0 - 0.0001)  # the same moment, asked a little later
-        assert protocol._alarm is first
+        assert protocol.alarm is first
         protocol.wake_after(5.0)  # another moment: a new handle, the old one cancelled
-        assert protocol._alarm is not first and first.cancelled()
-        rung = protocol._alarm
+        assert protocol.alarm is not first and first.cancelled()
+        rung = protocol.alarm
         protocol.wake_after(0.01)
         assert rung is not None and rung.cancelled()
         waiter = protocol.readable()
         await waiter  # the alarm rang: the waiter is done with nothing buffered
-        assert not protocol.buffered and protocol._alarm is None
+        assert not protocol.buffered and protocol.alarm is None
         protocol.wake_after(0.01)
-        last = protocol._alarm
+        last = protocol.alarm
         protocol.connection_lost(None)  # the connection takes its timer with it
-        assert last is not None and last.cancelled() and protocol._alarm is None
+        assert last is not None and last.cancelled() and protocol.alarm is None
+
+    run(main)
+
+
+def test_a_wait_without_deadline_drops_the_alarm_an_earlier_wait_left(
+    ws_server: EchoServer,
+) -> None:
+    """A bounded wait that bytes ended keeps its alarm for later waits; the next wait with no
+    deadline needs none, and an alarm left armed (a ``connect`` timeout's, seconds away) would
+    make the event loop look at its clock and timer heap on every turn until it rang."""
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", ws_server.port) as conn:
+            session = await Session.open(Demux(conn), "ws")
+            protocol = conn._protocol
+            for wait_unbounded in (
+                lambda: conn.recv_tunnel(session.ref),
+                lambda: conn.recv(),
+            ):
+                conn.stream_request_body_nowait(session.ref, session.ws.encode(Text("bounded")))
+                assert await conn.recv_tunnel(session.ref, timeout=30)
+                left = protocol.alarm
+                assert left is not None and not left.cancelled()  # kept for the next wait
+                conn.stream_request_body_nowait(session.ref, session.ws.encode(Text("unbounded")))
+                assert await wait_unbounded()
+                assert protocol.alarm is None and left.cancelled()
 
     run(main)
 

@@ -221,6 +221,30 @@ def test_queue_marks() -> None:
     assert state.queue_low
 
 
+def test_receive_says_whether_the_shell_has_anything_to_do() -> None:
+    """The short way's one question after a read: True only when nothing is staged, the
+    session is open and its queue has room."""
+    state = new_state(max_queue=3)
+    assert state.receive(server_frame(0x1, b"a") + server_frame(0x2, b"b"), 1.0)
+    assert state.receive(server_frame(0x1, b"partial", fin=False), 1.0)  # nothing completed
+    assert not state.receive(server_frame(0x9, b"ping"), 1.0)  # a pong to write
+    state.take_outgoing()
+    assert not state.receive(server_frame(0x0, b" end"), 1.0)  # the third message: full
+    assert list(state.messages) == ["a", b"b", "partial end"] and state.queue_full
+    assert not state.receive(server_frame(0x1, b"held"), 1.0)  # held back, not decoded
+    assert len(state.messages) == 3
+    state.messages.clear()
+
+    closing = new_state()
+    assert not closing.receive(server_frame(0x8, close_payload(1000)), 1.0)  # echo, end
+    assert not closing.receive(server_frame(0x1, b"late"), 1.0)  # after the Close: dropped
+    assert not closing.messages
+
+    broken = new_state()
+    assert not broken.receive(server_frame(0x1, b"ok") + b"\x81\x85masked", 1.0)  # 1002 staged
+    assert list(broken.messages) == ["ok"]
+
+
 def test_fragments_look_ahead_and_check_types() -> None:
     assert list(fragments(["a", "b", "c"])) == [
         ("a", str, False),

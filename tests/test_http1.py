@@ -316,6 +316,35 @@ def test_every_call_after_close_raises() -> None:
         assert info.value.reason == "closed"
 
 
+def test_send_body_is_stream_request_body_and_data_to_send_in_one_call() -> None:
+    """The tunnel's frame comes back as it was given when nothing queued must go first;
+    otherwise queued bytes lead, and every refusal is ``stream_request_body``'s."""
+    core = HTTP1Core("h")
+    ref = core.request("PUT", "/up", [], STREAM)
+    sent = core.send_body(ref, b"abc")  # the request head was queued: it goes first
+    _, headers, body = split_request(sent)
+    assert headers["transfer-encoding"] == "chunked" and body == b"3\r\nabc\r\n"
+    assert core.data_to_send() == b""
+    core.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert core.send_body(ref, EOF) == b"0\r\n\r\n"
+
+    core = HTTP1Core("h")
+    ref = core.request("GET", "/chat", UPGRADE_HEADERS)
+    core.data_to_send()
+    core.receive_data(SWITCHING)
+    frame = b"\x82\x80mask"
+    assert core.send_body(ref, frame) is frame  # no copy, nothing queued
+    core.stream_request_body(ref, b"first")  # queued, not yet taken
+    assert core.send_body(ref, frame) == b"first" + frame
+    assert core.data_to_send() == b""
+    with pytest.raises(HTTPError) as info:
+        core.send_body(Ref(), frame)
+    assert info.value.reason == "unknown_ref"
+    assert core.receive_data(b"") == [Done(ref)]
+    with pytest.raises(TransportError):
+        core.send_body(ref, frame)  # the server ended the connection
+
+
 def test_passes_through_only_while_the_tunnel_is_open_both_ways() -> None:
     """What lets a shell hand tunnel bytes over without the Data event: checked at every step."""
     core = HTTP1Core("h")

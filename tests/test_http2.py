@@ -175,6 +175,20 @@ def test_streamed_body_ends_with_eof() -> None:
     assert info.value.reason == "stream_closed"
 
 
+def test_send_body_returns_what_stream_request_body_queued() -> None:
+    """The core's default ``send_body``: the DATA frames, and anything queued before them."""
+    core, peer = handshake()
+    ref = core.request("PUT", "/upload", [], STREAM)  # HEADERS queued, not yet taken
+    sent = core.send_body(ref, b"part one", end_stream=True)
+    assert core.data_to_send() == b""
+    events = peer.h2.receive_data(sent)
+    assert received_body(events, 1) == b"part one"
+    assert of(events, h2.events.StreamEnded)
+    with pytest.raises(HTTPError) as info:
+        core.send_body(ref, b"more")
+    assert info.value.reason == "stream_closed"
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -28,7 +28,7 @@ from collections.abc import (
     Iterable,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from mint import http, websocket
 from mint.client.altsvc import AltSvcMemory, HTTP3Preference
@@ -49,7 +49,7 @@ from mint.client.options import (
 from mint.client.pool import PooledConnection, earliest, pick, start_session, sweep
 from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
-from mint.client.session import Message, SessionFacts, SessionState, fragments
+from mint.client.session import Message, SessionFacts, SessionState, SessionStatus, fragments
 from mint.client.sync import PoolKey, retryable
 from mint.errors import (
     ConnectionClosedError,
@@ -83,10 +83,10 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
     return await asyncio.wait_for(awaitable, timeout)  # pragma: no cover - Python 3.10
 
 
-def _now() -> float:
-    """The clock of every deadline here: monotonic, and not ``loop.time()``, whose
-    ``get_running_loop`` costs a ``getpid`` system call per call on Python 3.11."""
-    return time.monotonic()
+#: The clock of every deadline here: monotonic, and not ``loop.time()``, whose
+#: ``get_running_loop`` costs a ``getpid`` system call per call on Python 3.11.
+#: The function itself, not a wrapper: it is read per message.
+_now = time.monotonic
 
 
 class AsyncSharedConnection(PooledConnection[AsyncConnection]):
@@ -130,43 +130,38 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 continue
             await self._read_for_all(deadline)
 
-    async def read_tunnel(self, session: SessionState, deadline: float | None) -> None:
-        """HTTP/1.1's short way to more of ``session``'s messages, for ``recv`` with none queued.
+    def tunnel_wait(self, session: SessionState, deadline: float | None) -> float | None:
+        """How long ``recv``'s short way may wait for ``session``'s bytes: None is no limit,
+        and 0.0 means the short way does not hold now (``wait`` then takes over).
 
-        The connection carries this one session, so reading for everyone
-        comes down to decoding its bytes: no event, no routing, and the
-        ``_service`` round only when the frames asked for something (a reply
-        staged, the session no longer open, its queue full, a keepalive due).
-        It waits until ``deadline`` or the keepalive's wake-up, whichever is
-        first.  When the short way does not hold (another coroutine reads,
-        the session is paused or closed, the tunnel ended or broke:
-        ``recv_tunnel`` says ``b""``), it returns and ``wait`` takes over,
-        which reports what happened.
+        HTTP/1.1 only: the connection carries this one session, so reading
+        for everyone comes down to decoding its bytes, with no event, no
+        routing, and the ``_service`` round only when the frames asked for
+        something.  It does not hold while another coroutine reads, or once
+        the session is paused or closed.  The wait ends at ``deadline`` or
+        the keepalive's wake-up, whichever is first.
         """
-        if self._reading or self.failure is not None or session.paused or session.closed:
-            return
+        if (
+            self._reading
+            or self.failure is not None
+            or session.paused
+            or session.status is SessionStatus.CLOSED  # ``closed``, without the property's call
+        ):
+            return 0.0
         due = self._keepalive_due
+        if deadline is None and due is None:
+            return None
         wake = earliest(deadline, due)
-        timeout = None
-        if wake is not None:
-            timeout = wake - _now()
-            if timeout <= 0:
-                return
-        self._reading = True
-        try:
-            data = await self.conn.recv_tunnel(session.ref, timeout)
-            if not data:
-                return
-            now = _now()
-            session.receive(data, now)
-            if not session.settled() or (due is not None and now >= due):
-                await self._service([session], now)
-            elif due is not None:
-                self._watch_keepalive(session)
-        finally:
-            self._reading = False
-            if self._waiting:
-                self._notify()
+        assert wake is not None
+        return max(wake - _now(), 0.0)
+
+    async def serve(self, session: SessionState, now: float) -> None:
+        """``_service`` for one session that just read: its reply, its pause, its end.
+
+        The short way's last step: after ``session.receive`` said it is not
+        settled, or the keepalive is due.
+        """
+        await self._service([session], now)
 
     async def poll(self) -> None:
         """Take in what already arrived, without waiting: say, the EOF or GOAWAY of a
@@ -325,6 +320,8 @@ class Session(SessionFacts):
         self._options = options
         self._owner: Client | None = None
         self._send_lock = asyncio.Lock()
+        #: ``_send_lock`` is held (its ``locked()``, without the call: asked per message).
+        self._send_locked = False
 
     @property
     def connection(self) -> AsyncConnection:
@@ -333,21 +330,38 @@ class Session(SessionFacts):
     async def send(self, message: Message | Iterable[Message]) -> None:
         """Send ``str`` as text, ``bytes`` as binary, or an iterable as one fragmented message."""
         state = self._state
-        if not self._send_lock.locked() and isinstance(message, (str, bytes)):
+        if not self._send_locked and isinstance(message, (str, bytes)):
             # One frame is encoded and handed to the transport before the first
             # await: it cannot land inside another coroutine's fragmented
             # message, which holds the lock while it waits between fragments.
-            await self._write(state.encode_message(message))
-            if self._shared.http2:
+            # ``encode_message`` and ``_write``, inline: this runs per message.
+            if type(message) is str and state.status is SessionStatus.OPEN:
+                data = state.ws.encode_text(message)
+            else:
+                data = state.encode_message(message)
+            shared = self._shared
+            if shared.failure is not None:
+                state.raise_if_closed()
+            conn = shared.conn
+            try:
+                if conn.stream_request_body_nowait(state.ref, data):
+                    await conn.drain()
+            except MintError as exc:
+                await self._write_failed(exc)
+            if shared.http2:
                 await self._wait_for_window()
             return
         async with self._send_lock:
-            if isinstance(message, (str, bytes, bytearray, memoryview)):
-                await self._write(state.encode_message(message))
-            else:
-                await self._send_fragments(message)
-            if self._shared.http2:
-                await self._wait_for_window()
+            self._send_locked = True
+            try:
+                if isinstance(message, (str, bytes, bytearray, memoryview)):
+                    await self._write(state.encode_message(message))
+                else:
+                    await self._send_fragments(message)
+                if self._shared.http2:
+                    await self._wait_for_window()
+            finally:
+                self._send_locked = False
 
     async def _send_fragments(self, message: Iterable[Message]) -> None:
         """One message in fragments; if it stops half way, the session fails with 1011.
@@ -390,13 +404,17 @@ class Session(SessionFacts):
             if conn.stream_request_body_nowait(self._state.ref, data):
                 await conn.drain()
         except MintError as exc:
-            await shared.write_failed(exc)
-            self._state.raise_if_closed()
-            if exc.reason == "timeout":
-                raise
-            raise ConnectionClosedError(
-                f"the connection failed while sending: {exc}", close_code=1006, reason=exc.reason
-            ) from exc
+            await self._write_failed(exc)
+
+    async def _write_failed(self, exc: MintError) -> NoReturn:
+        """A write raised ``exc``: the session's error, or ``exc`` itself for a timeout."""
+        await self._shared.write_failed(exc)
+        self._state.raise_if_closed()
+        if exc.reason == "timeout":
+            raise exc
+        raise ConnectionClosedError(
+            f"the connection failed while sending: {exc}", close_code=1006, reason=exc.reason
+        ) from exc
 
     async def _wait_for_window(self) -> None:
         """Wait until the flow-control windows took this session's bytes.
@@ -424,7 +442,24 @@ class Session(SessionFacts):
         if not state.messages:
             deadline = None if timeout is None else _now() + timeout
             if not shared.http2:
-                await shared.read_tunnel(state, deadline)
+                # The short way (see ``tunnel_wait``), inline: a coroutine less per read.
+                wait = shared.tunnel_wait(state, deadline)
+                if wait != 0.0:
+                    shared._reading = True
+                    try:
+                        data = await shared.conn.recv_tunnel(state.ref, wait)
+                        # b"": the end, an error, the timeout, or a reader's turn: ``wait``
+                        if data:
+                            now = _now()
+                            due = shared._keepalive_due
+                            if not state.receive(data, now) or (due is not None and now >= due):
+                                await shared.serve(state, now)
+                            elif due is not None:
+                                shared._watch_keepalive(state)
+                    finally:
+                        shared._reading = False
+                        if shared._waiting:
+                            shared._notify()
             if not state.messages:
                 await shared.wait(self._message_ready, deadline)
         messages = state.messages

@@ -128,18 +128,6 @@ class SessionState:
     def has_outgoing(self) -> bool:
         return bool(self._outgoing)
 
-    def settled(self) -> bool:
-        """Nothing for the shell to do after a read: no frame staged, still open, room queued.
-
-        One call where the short way (``read_tunnel``) would make three: it
-        asks after every read.
-        """
-        return (
-            not self._outgoing
-            and self.status is SessionStatus.OPEN
-            and len(self.messages) < self.max_queue
-        )
-
     def take_outgoing(self) -> tuple[bytes, bool]:
         """The frames to write now, and whether our half of the stream ends after them.
 
@@ -236,33 +224,58 @@ class SessionState:
 
     # -- receiving -----------------------------------------------------------------------
 
-    def receive(self, data: bytes, now: float) -> None:
-        """Decode the server's bytes; messages are queued, pongs and close replies staged."""
-        if self.status is SessionStatus.CLOSED and self.ws.close_received:
-            return  # anything after the server's Close is no longer part of the conversation
-        if self.paused or (
-            (self._held or len(self.messages) >= self.max_queue)  # ``queue_full``, per read
-            and self.status is SessionStatus.OPEN
-        ):
-            # Full: keep the bytes as they came until the caller makes room.
-            self._held.append(data)
-            return
-        self._decode(data, now)
+    def receive(self, data: bytes, now: float) -> bool:
+        """Decode the server's bytes; messages are queued, pongs and close replies staged.
 
-    def _decode(self, data: bytes, now: float) -> None:
+        Returns whether the shell has nothing to do after this read: no frame
+        staged, the session still open, room in its queue.  The short way
+        asks after every read; one call answers both (this runs per message).
+        """
+        messages = self.messages
+        if self.status is SessionStatus.OPEN:
+            if self.paused or self._held or len(messages) >= self.max_queue:  # ``queue_full``
+                # Full: keep the bytes as they came until the caller makes room.
+                self._held.append(data)
+                return False
+        elif self.status is SessionStatus.CLOSED and self.ws.close_received:
+            return False  # anything after the server's Close is no longer part of the conversation
+        elif self.paused:
+            self._held.append(data)
+            return False
         try:
             frames = self.ws.decode(data)
         except ProtocolError as exc:
-            self._on_frames(exc.frames, now)  # what arrived intact is still delivered
-            self.fail(
-                exc.close_code,
-                f"the server broke the WebSocket protocol: {exc}",
-                reason=exc.reason,
-                cause=exc,
-            )
+            self._decode_failed(exc, now)
+            return False
+        for frame in frames:
+            kind = type(frame)
+            if kind is Text or kind is Binary:  # ``_on_frames``, inline for data frames
+                messages.append(frame.data)  # type: ignore[union-attr]
+            else:
+                self._on_frames([frame], now)
+        return (
+            not self._outgoing
+            and self.status is SessionStatus.OPEN
+            and len(messages) < self.max_queue
+        )
+
+    def _decode(self, data: bytes, now: float) -> None:
+        """Decode ``data`` however full the queue is: bytes held back, once nothing more comes."""
+        try:
+            frames = self.ws.decode(data)
+        except ProtocolError as exc:
+            self._decode_failed(exc, now)
             return
-        if frames:
-            self._on_frames(frames, now)
+        self._on_frames(frames, now)
+
+    def _decode_failed(self, exc: ProtocolError, now: float) -> None:
+        self._on_frames(exc.frames, now)  # what arrived intact is still delivered
+        self.fail(
+            exc.close_code,
+            f"the server broke the WebSocket protocol: {exc}",
+            reason=exc.reason,
+            cause=exc,
+        )
 
     def _on_frames(self, frames: list[Frame], now: float) -> None:
         for frame in frames:

@@ -281,9 +281,8 @@ class SharedConnection(PooledConnection[http.Connection]):
             return
         if tunnel is not None and data:
             now = time.monotonic()
-            tunnel.receive(data, now)
             due = self._keepalive_due
-            if not tunnel.settled() or (due is not None and now >= due):
+            if not tunnel.receive(data, now) or (due is not None and now >= due):
                 self._service([tunnel], now)
             elif due is not None:
                 self._watch_keepalive(tunnel)

@@ -37,6 +37,9 @@ class ReceiveProtocol(asyncio.Protocol):
         self._reading_paused = False
         #: The peer ended its side (EOF), or the connection was lost.
         self.eof = False
+        #: Bytes wait to be taken, or the end does: ``take`` would not wait.
+        #: (A plain attribute kept in step, not a property: it is asked twice per read.)
+        self.buffered = False
         #: Why the connection was lost, when it was not a clean close.
         self.error: BaseException | None = None
         self.lost = False
@@ -45,7 +48,8 @@ class ReceiveProtocol(asyncio.Protocol):
         self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: asyncio.Future[None] = loop.create_future()
-        self._alarm: asyncio.TimerHandle | None = None
+        #: The timer ``wake_after`` keeps armed (None: none is), for later waits to reuse.
+        self.alarm: asyncio.TimerHandle | None = None
 
     # -- what the event loop calls --------------------------------------------------
 
@@ -56,22 +60,25 @@ class ReceiveProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
         self._size += len(data)
-        self._wake_reader()
+        self.buffered = True
+        waiter = self._data_waiter  # ``_wake_reader``, inline: this runs per read
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if self._size >= PAUSE_READING_AT and not self._reading_paused:
             assert self.transport is not None
             self._reading_paused = True
             self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
-        self.eof = True
+        self.eof = self.buffered = True
         self._wake_reader()
         return None  # the transport closes itself; nothing more can be sent either
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._alarm is not None:
-            self._alarm.cancel()
-            self._alarm = None
-        self.lost = self.eof = True
+        if self.alarm is not None:
+            self.alarm.cancel()
+            self.alarm = None
+        self.lost = self.eof = self.buffered = True
         self.error = exc
         self._wake_reader()
         for waiter in self._drain_waiters:
@@ -95,11 +102,6 @@ class ReceiveProtocol(asyncio.Protocol):
 
     # -- what AsyncConnection calls ------------------------------------------------
 
-    @property
-    def buffered(self) -> bool:
-        """Bytes wait to be taken, or the end does: ``take`` would not wait."""
-        return bool(self._chunks) or self.eof
-
     def take(self) -> bytes:
         """Everything read so far (``b""``: nothing, at the end); never waits.
 
@@ -112,6 +114,7 @@ class ReceiveProtocol(asyncio.Protocol):
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = []
         self._size = 0
+        self.buffered = self.eof
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
@@ -146,15 +149,27 @@ class ReceiveProtocol(asyncio.Protocol):
         calls; the handle goes with the connection (``connection_lost``).
         """
         when = self.loop.time() + delay
-        alarm = self._alarm
+        alarm = self.alarm
         if alarm is not None:
             if abs(alarm.when() - when) <= ALARM_SLACK:
                 return
             alarm.cancel()
-        self._alarm = self.loop.call_at(when, self._ring)
+        self.alarm = self.loop.call_at(when, self._ring)
+
+    def drop_alarm(self) -> None:
+        """A wait without deadline starts: the alarm an earlier wait left is not needed.
+
+        Left armed, it would make the event loop look at its clock and its
+        timer heap on every turn until it rang (a ``connect`` timeout's
+        alarm, seconds away, over thousands of round trips).
+        """
+        alarm = self.alarm
+        if alarm is not None:
+            self.alarm = None
+            alarm.cancel()
 
     def _ring(self) -> None:
-        self._alarm = None
+        self.alarm = None
         self._wake_reader()
 
     async def drain(self) -> None:

@@ -105,6 +105,9 @@ class AsyncConnection(ConnectionFacts):
     Use as an async context manager to close it on the way out.
     """
 
+    #: The core, when it is HTTP/1.1's: the only one with tunnels to read directly.
+    _http1: HTTP1Core | None = None
+
     def __init__(
         self,
         transport: asyncio.Transport,
@@ -124,6 +127,7 @@ class AsyncConnection(ConnectionFacts):
         self._pending: list[Event] = []
         self._closed = False
         self._receiving = False
+        self._http1 = core if isinstance(core, HTTP1Core) else None
 
     # -- facts -----------------------------------------------------------
 
@@ -180,8 +184,12 @@ class AsyncConnection(ConnectionFacts):
         """
         if self._closed:
             raise TransportError("the connection is closed", reason="closed")
-        self._core.stream_request_body(ref, chunk, end_stream=end_stream)
-        self._write()
+        data = self._core.send_body(ref, chunk, end_stream=end_stream)
+        if data:  # ``_write``, inline: this runs per message
+            transport = self._transport
+            if transport.is_closing():
+                raise TransportError("the server closed the connection", reason="closed")
+            transport.write(data)
         protocol = self._protocol
         # ``drain`` waits (or raises) only then; bytes merely buffered below
         # the high-water mark need no coroutine, let alone a timer.
@@ -256,13 +264,13 @@ class AsyncConnection(ConnectionFacts):
         closed or the connection broke (``recv`` reports which), or
         ``timeout`` passed with nothing read.  Nothing is lost either way.
         """
-        core = self._core
+        http1 = self._http1
         if (
-            self._pending
+            http1 is None
+            or self._pending
             or self._receiving
             or self._closed
-            or not isinstance(core, HTTP1Core)
-            or not core.passes_through(ref)
+            or not http1.passes_through(ref)
         ):
             return b""
         protocol = self._protocol
@@ -272,6 +280,8 @@ class AsyncConnection(ConnectionFacts):
                 waiter = protocol.readable()
                 if timeout is not None:
                     protocol.wake_after(timeout)
+                elif protocol.alarm is not None:
+                    protocol.drop_alarm()
                 await waiter
             finally:
                 self._receiving = False
@@ -296,7 +306,8 @@ class AsyncConnection(ConnectionFacts):
             while True:
                 if not protocol.buffered:  # ``_read``, inline
                     if deadline is None:
-                        while not protocol.buffered:  # an alarm set for another wait
+                        protocol.drop_alarm()
+                        while not protocol.buffered:  # a wake-up meant for an earlier wait
                             await protocol.readable()
                     else:
                         await self._wait_readable(deadline)
@@ -436,7 +447,8 @@ class AsyncConnection(ConnectionFacts):
         protocol = self._protocol
         if not protocol.buffered:
             if deadline is None:
-                while not protocol.buffered:  # an alarm set for another wait
+                protocol.drop_alarm()
+                while not protocol.buffered:  # a wake-up meant for an earlier wait
                     await protocol.readable()
             else:
                 await self._wait_readable(deadline)

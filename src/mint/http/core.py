@@ -51,6 +51,16 @@ class HTTPCore(abc.ABC):
         tunnel's orderly half-close).
         """
 
+    def send_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> bytes:
+        """``stream_request_body``, then ``data_to_send``: the bytes to write now.
+
+        For a shell that writes after every chunk, as a WebSocket session
+        does per message: one call instead of two, and a core may hand the
+        chunk back as it came when nothing of its own goes first.
+        """
+        self.stream_request_body(ref, chunk, end_stream=end_stream)
+        return self.data_to_send()
+
     @abc.abstractmethod
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes read from the peer; ``b""`` means the peer closed the connection."""

@@ -149,6 +149,11 @@ class HTTP1Core(HTTPCore):
         return ref
 
     def stream_request_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> None:
+        data = self.send_body(ref, chunk, end_stream=end_stream)
+        if data:
+            self._outgoing.append(data)  # for ``data_to_send``, as queued bytes are
+
+    def send_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> bytes:
         if (
             ref is self._tunnel_ref
             and ref is not None
@@ -160,12 +165,16 @@ class HTTP1Core(HTTPCore):
         ):
             # A WebSocket's frame on an open tunnel: every check ``_write_body``,
             # ``_check_alive`` and ``_write_tunnel`` would make has passed (this
-            # runs per message; keep the two in step).
+            # runs per message; keep them in step).  Handed back as it came
+            # when nothing queued must go first.
+            if not self._outgoing:
+                return chunk
             self._outgoing.append(chunk)
-            return
+            return self.data_to_send()
         self._write_body(ref, chunk)
         if end_stream and chunk is not EOF:
             self._write_body(ref, EOF)
+        return self.data_to_send()
 
     def _write_body(self, ref: Ref, chunk: Chunk) -> None:
         self._check_alive()

@@ -57,6 +57,9 @@ class Connection(ConnectionFacts):
     Use as a context manager to close the socket on the way out.
     """
 
+    #: The core, when it is HTTP/1.1's: the one whose tunnel bytes skip ``_flush``.
+    _http1: HTTP1Core | None = None
+
     def __init__(
         self,
         sock: socket.socket,
@@ -77,6 +80,7 @@ class Connection(ConnectionFacts):
         # Set when writing the core's answer to received bytes failed: those
         # bytes' events still went to the caller, so the failure waits here.
         self._write_error: TransportError | None = None
+        self._http1 = core if isinstance(core, HTTP1Core) else None
 
     # -- facts -----------------------------------------------------------
 
@@ -123,8 +127,13 @@ class Connection(ConnectionFacts):
         """
         if self._write_error is not None or self._socket_closed:
             self._check_writable()  # raises; tested inline first (this runs per message)
-        self._core.stream_request_body(ref, chunk, end_stream=end_stream)
-        self._flush()
+        if self._http1 is None:
+            self._core.stream_request_body(ref, chunk, end_stream=end_stream)
+            self._flush()
+            return
+        data = self._http1.send_body(ref, chunk, end_stream=end_stream)
+        if data:  # one buffer: ``_flush`` without the list (a WebSocket message, usually)
+            self._write_out([data])
 
     def cancel_request(self, ref: Ref) -> None:
         """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
@@ -190,12 +199,12 @@ class Connection(ConnectionFacts):
         HTTP/2 and HTTP/3 always say False; so does the tunnel's end, which
         ``stream(b"")`` must see.
         """
-        core = self._core
+        http1 = self._http1
         return (
             not self._pending
             and not self._socket_closed
-            and isinstance(core, HTTP1Core)
-            and core.passes_through(ref)
+            and http1 is not None
+            and http1.passes_through(ref)
         )
 
     def pause_stream(self, ref: Ref) -> None:
@@ -364,8 +373,12 @@ class Connection(ConnectionFacts):
         and records the failure for the next call.
         """
         buffers = self._core.buffers_to_send()
-        if not buffers or self._write_error is not None:
-            return  # nothing to send, or nothing can be sent any more
+        if buffers:
+            self._write_out(buffers, defer_failure=defer_failure)
+
+    def _write_out(self, buffers: list[bytes | memoryview], *, defer_failure: bool = False) -> None:
+        if self._write_error is not None:
+            return  # nothing can be sent any more
         timeout = self._write_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
