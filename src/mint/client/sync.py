@@ -54,7 +54,7 @@ from mint.client.options import (
 from mint.client.pool import PooledConnection, earliest, pick, start_session, sweep
 from mint.client.proxies import FROM_ENVIRONMENT, ProxySetting, client_proxies
 from mint.client.routing import Response, ResponseState
-from mint.client.session import Message, SessionFacts, SessionState, fragments
+from mint.client.session import Message, SessionFacts, SessionState, SessionStatus, fragments
 from mint.errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -353,9 +353,13 @@ class SharedConnection(PooledConnection[http.Connection]):
         try:
             self.conn.stream_request_body(ref, data, end_stream=end_stream and self.http2)
         except MintError as exc:
-            if exc.reason != "not_supported":
-                self.fail(exc)
+            self.write_failed(exc)
             raise
+
+    def write_failed(self, exc: MintError) -> None:
+        """A write raised ``exc``: the connection fails, unless the write may simply be retried."""
+        if exc.reason != "not_supported":
+            self.fail(exc)
 
     def _call(self, method: Callable[[http.Ref], None], ref: http.Ref) -> None:
         try:
@@ -467,7 +471,11 @@ class Session(SessionFacts):
                     # from its first fragment to its last) and none can write before
                     # the connection's lock is let go: this frame cannot land inside
                     # one, so the send lock is not needed (it costs a message's worth).
-                    self._write(state.encode_message(message))
+                    if type(message) is str and state.status is SessionStatus.OPEN:
+                        data = state.ws.encode_text(message)  # ``encode_message``, inline
+                    else:
+                        data = state.encode_message(message)
+                    self._write(data)
                     return
         with self._send_lock:
             if isinstance(message, (str, bytes, bytearray, memoryview)):
@@ -516,8 +524,9 @@ class Session(SessionFacts):
         if shared.failure is not None:
             self._state.raise_if_closed()
         try:
-            shared.write(self._state.ref, data)
+            shared.conn.stream_request_body(self._state.ref, data)  # ``shared.write``, inline
         except MintError as exc:
+            shared.write_failed(exc)
             self._state.raise_if_closed()
             raise ConnectionClosedError(
                 f"the connection failed while sending: {exc}", close_code=1006, reason=exc.reason
@@ -555,7 +564,8 @@ class Session(SessionFacts):
                     shared.read_tunnel(state, deadline)
                 if not state.messages:
                     shared.wait(lambda: bool(state.messages) or state.closed, deadline)
-            message = state.next_message()
+            messages = state.messages
+            message = messages.popleft() if messages else None  # ``next_message``, per message
             if message is None:
                 state.raise_if_closed()
                 raise ConnectionClosedError(  # the connection failed before routing an end
