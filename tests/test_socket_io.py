@@ -565,3 +565,68 @@ def test_send_buffers_times_out_against_a_peer_that_never_reads() -> None:
         with pytest.raises(TimeoutError):
             io.send_buffers([b"h" * 9, b"x" * (32 << 20), b"t" * 9], soon(0.3))
         stop.set()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_tunnel_writes_keep_order_through_partial_sends_and_time_out_when_unread(
+    tls: bool, server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    """``Connection.stream_request_body`` on an open HTTP/1.1 tunnel tries one ``send``
+    first: a slow reader makes that send stop part-way, and the rest must follow it in
+    order; a reader that stops makes the rest time out, with the connection closed."""
+    chunks = [os.urandom(300_000 + index) for index in range(12)]
+    expected = b"".join(chunks)
+    digest: list[str] = []
+    stop_reading = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        conn = server_ssl_context.wrap_socket(raw, server_side=True) if tls else raw
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n"
+            )
+            received = bytearray()
+            while len(received) < len(expected):
+                time.sleep(0.0005)
+                received += conn.recv(1 << 16)
+            digest.append(hashlib.sha256(received).hexdigest())
+            stop_reading.wait(10)  # then reads nothing more
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        conn = http.connect(
+            "https" if tls else "http",
+            "127.0.0.1",
+            listener.getsockname()[1],
+            timeout=0.5,
+            ssl_context=client_ssl_context if tls else None,
+            server_hostname="localhost" if tls else None,
+        )
+        ref = conn.request("GET", "/", [("Upgrade", "test"), ("Connection", "Upgrade")])
+        events: list[http.Event] = []
+        while not any(isinstance(event, http.Status) for event in events):
+            events += conn.recv(timeout=5)
+        assert conn.passes_through(ref)
+        conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)  # sends stop part-way
+        for chunk in chunks:
+            conn.stream_request_body(ref, chunk)
+        deadline = soon(10)
+        while not digest and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert digest == [hashlib.sha256(expected).hexdigest()]
+        with pytest.raises(TransportError) as info:
+            for _ in range(1000):  # nobody reads now: the buffers fill, then a write times out
+                conn.stream_request_body(ref, chunks[0])
+        assert info.value.reason == "timeout"
+        assert not conn.open
+    finally:
+        stop_reading.set()
+        thread.join(10)
+        listener.close()

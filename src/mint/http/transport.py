@@ -132,8 +132,8 @@ class Connection(ConnectionFacts):
             self._flush()
             return
         data = self._http1.send_body(ref, chunk, end_stream=end_stream)
-        if data:  # one buffer: ``_flush`` without the list (a WebSocket message, usually)
-            self._write_out([data])
+        if data:
+            self._write_one(data)
 
     def cancel_request(self, ref: Ref) -> None:
         """Abandon one HTTP/2 request or tunnel (RST_STREAM CANCEL); no event follows for it.
@@ -375,6 +375,24 @@ class Connection(ConnectionFacts):
         buffers = self._core.buffers_to_send()
         if buffers:
             self._write_out(buffers, defer_failure=defer_failure)
+
+    def _write_one(self, data: bytes) -> None:
+        """``_write_out([data])``, trying one ``send`` first: a WebSocket message, usually.
+
+        The socket takes a small message whole; only when it does not is a
+        deadline worth computing and a wait worth planning.  Whatever went
+        wrong (a full buffer, a broken pipe) ``_write_out`` meets again with
+        the rest, and waits or reports as it always does.
+        """
+        sent = 0
+        if self._write_error is None:
+            try:
+                sent = self._socket.send(data)
+            except OSError:  # not ``contextlib.suppress``: this runs per message
+                sent = 0
+            if sent == len(data):
+                return
+        self._write_out([memoryview(data)[sent:]] if sent else [data])
 
     def _write_out(self, buffers: list[bytes | memoryview], *, defer_failure: bool = False) -> None:
         if self._write_error is not None:
