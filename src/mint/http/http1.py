@@ -87,6 +87,11 @@ class HTTP1Core(HTTPCore):
         self._dead: MintError | None = None
         self._closed_by_us = False
         self._eof = False
+        # The tunnel's ref while received bytes pass through it (``passes_through``), and
+        # while frames may go out as they are (``send_body``): both asked per message,
+        # so kept up to date by ``_tunnel_changed`` rather than worked out at each call.
+        self._passing: Ref | None = None
+        self._writable: Ref | None = None
 
     # -- public contract -------------------------------------------------
 
@@ -154,19 +159,11 @@ class HTTP1Core(HTTPCore):
             self._outgoing.append(data)  # for ``data_to_send``, as queued bytes are
 
     def send_body(self, ref: Ref, chunk: Chunk, *, end_stream: bool = False) -> bytes:
-        if (
-            ref is self._tunnel_ref
-            and ref is not None
-            and type(chunk) is bytes
-            and not end_stream
-            and not self._closed_by_us
-            and not self._eof
-            and not self._tunnel_write_closed
-        ):
+        if ref is self._writable and ref is not None and type(chunk) is bytes and not end_stream:
             # A WebSocket's frame on an open tunnel: every check ``_write_body``,
             # ``_check_alive`` and ``_write_tunnel`` would make has passed (this
-            # runs per message; keep them in step).  Handed back as it came
-            # when nothing queued must go first.
+            # runs per message; ``_tunnel_changed`` keeps them in step).  Handed
+            # back as it came when nothing queued must go first.
             if not self._outgoing:
                 return chunk
             self._outgoing.append(chunk)
@@ -208,6 +205,7 @@ class HTTP1Core(HTTPCore):
         if self._dead is not None:
             if not data:  # the close that follows "Connection: close", or a repeated EOF
                 self._eof = True
+                self._tunnel_changed()
                 return []
             raise HTTPError(
                 f"bytes arrived on a connection that can no longer be used: {self._dead}",
@@ -215,6 +213,7 @@ class HTTP1Core(HTTPCore):
             )
         if not data:
             self._eof = True
+            self._tunnel_changed()
         self._h11.receive_data(data)
         events: list[Event] = []
         try:
@@ -231,8 +230,16 @@ class HTTP1Core(HTTPCore):
         event (``AsyncConnection.recv_tunnel``): per WebSocket message, the
         event and the calls around it cost as much as decoding the frame.
         """
+        return ref is self._passing and ref is not None
+
+    def _tunnel_changed(self) -> None:
+        """After the tunnel opened, or one of its ends or ours came: the shortcuts follow."""
         tunnel = self._tunnel_ref
-        return ref is tunnel and tunnel is not None and not self._eof and not self._closed_by_us
+        if tunnel is None or self._eof or self._closed_by_us:
+            self._passing = self._writable = None
+        else:
+            self._passing = tunnel
+            self._writable = None if self._tunnel_write_closed else tunnel
 
     def data_to_send(self) -> bytes:
         """Bytes to write now.
@@ -253,6 +260,7 @@ class HTTP1Core(HTTPCore):
 
     def close(self) -> None:
         self._closed_by_us = True
+        self._tunnel_changed()
         self._outgoing.clear()
         if self._dead is None:
             self._dead = HTTPError("the connection was closed with close()", reason="closed")
@@ -292,6 +300,7 @@ class HTTP1Core(HTTPCore):
             raise HTTPError("the tunnel's sending side was already ended with EOF", reason="closed")
         if chunk is EOF:
             self._tunnel_write_closed = True
+            self._tunnel_changed()
         elif isinstance(chunk, bytes):
             self._outgoing.append(chunk)
         else:
@@ -336,6 +345,7 @@ class HTTP1Core(HTTPCore):
         events.append(Headers(ref, _decode_headers(event.headers)))
         leftover, closed = self._h11.trailing_data
         self._tunnel_ref = ref
+        self._tunnel_changed()
         self._response_done = True
         self._body_streaming = False
         if leftover:
@@ -347,6 +357,7 @@ class HTTP1Core(HTTPCore):
         if data:
             return [Data(ref, data)]
         self._eof = True
+        self._tunnel_changed()
         self._dead = TransportError("the server closed the tunnel", reason="closed")
         return [Done(ref)]
 
