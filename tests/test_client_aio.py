@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection
@@ -26,6 +27,7 @@ from websockets.typing import Subprotocol
 from mint.client import aio
 from mint.client.options import ClientKwargs, ConnectKwargs
 from mint.errors import ConnectionClosedError, ConnectionClosedOK, TransportError, WebSocketError
+from mint.http import Event
 from mint.websocket.extensions import PerMessageDeflate
 from servers import RunningServer
 from servers.asgi_apps import SinkApp
@@ -335,3 +337,28 @@ def test_a_send_beyond_the_window_returns_once_the_server_took_it(
 
     run(main)
     assert app.received[path] == size
+
+
+def test_a_large_message_comes_the_short_way_read_after_read(ws_server: WebsocketsServer) -> None:
+    """Over HTTP/1.1 a message of many reads is read the short way to its end: the general
+    path (``recv_once``, events, routing) is not taken once the first read left it partial."""
+
+    async def main() -> None:
+        url = f"ws://127.0.0.1:{ws_server.port}/"
+        async with aio.connect(url, compression=False, max_size=None) as ws:
+            conn = ws.connection
+            general: list[float | None] = []
+            recv_once = conn.recv_once
+
+            def counting(timeout: float | None = None) -> Coroutine[Any, Any, list[Event]]:
+                general.append(timeout)
+                return recv_once(timeout)
+
+            conn.recv_once = counting  # type: ignore[method-assign]  # counts, changes nothing
+            big = os.urandom(4 << 20)
+            for _ in range(2):
+                await ws.send(big)
+                assert await ws.recv() == big
+            assert general == []
+
+    run(main)

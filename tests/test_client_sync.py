@@ -8,6 +8,7 @@ negotiated, and the ways connecting fails.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from mint.errors import (
     UpgradeFailureError,
     WebSocketError,
 )
+from mint.http import Event
 from mint.websocket.extensions import PerMessageDeflate
 from servers import RunningServer
 from servers.client_endpoints import Endpoint, closed_port
@@ -211,6 +213,29 @@ def test_request_headers_origin_and_credentials_reach_the_server() -> None:
         assert seen["X-Token"] == "abc"
         assert seen["Origin"] == "http://example.test"
         assert seen["Authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+def test_a_large_message_comes_the_short_way_read_after_read() -> None:
+    """Over HTTP/1.1 a message of many reads is read the short way to its end: the general
+    path (``conn.stream``, events, routing) is not taken once the first read left it partial."""
+    with (
+        websockets_echo_server(max_size=None) as server,
+        client.connect(f"ws://127.0.0.1:{server.port}/", compression=False, max_size=None) as ws,
+    ):
+        conn = ws.connection
+        general: list[bytes] = []
+        stream = conn.stream
+
+        def counting(data: bytes) -> list[Event]:
+            general.append(data)
+            return stream(data)
+
+        conn.stream = counting  # type: ignore[method-assign]  # counts, changes nothing
+        big = os.urandom(4 << 20)
+        for _ in range(2):
+            ws.send(big)
+            assert ws.recv(timeout=TIMEOUT) == big
+        assert general == []
 
 
 # -- connecting fails --------------------------------------------------------------------------

@@ -441,25 +441,27 @@ class Session(SessionFacts):
         shared = self._shared
         if not state.messages:
             deadline = None if timeout is None else _now() + timeout
-            if not shared.http2:
+            while not shared.http2 and not state.messages:
                 # The short way (see ``tunnel_wait``), inline: a coroutine less per read.
+                # Read after read while it holds: a large message takes several.
                 wait = shared.tunnel_wait(state, deadline)
-                if wait != 0.0:
-                    shared._reading = True
-                    try:
-                        data = await shared.conn.recv_tunnel(state.ref, wait)
-                        # b"": the end, an error, the timeout, or a reader's turn: ``wait``
-                        if data:
-                            now = _now()
-                            due = shared._keepalive_due
-                            if not state.receive(data, now) or (due is not None and now >= due):
-                                await shared.serve(state, now)
-                            elif due is not None:
-                                shared._watch_keepalive(state)
-                    finally:
-                        shared._reading = False
-                        if shared._waiting:
-                            shared._notify()
+                if wait == 0.0:
+                    break
+                shared._reading = True
+                try:
+                    data = await shared.conn.recv_tunnel(state.ref, wait)
+                    if not data:
+                        break  # the end, an error, the timeout, or a reader's turn: ``wait``
+                    now = _now()
+                    due = shared._keepalive_due
+                    if not state.receive(data, now) or (due is not None and now >= due):
+                        await shared.serve(state, now)
+                    elif due is not None:
+                        shared._watch_keepalive(state)
+                finally:
+                    shared._reading = False
+                    if shared._waiting:
+                        shared._notify()
             if not state.messages:
                 await shared.wait(self._message_ready, deadline)
         messages = state.messages

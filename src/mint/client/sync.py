@@ -184,7 +184,7 @@ class SharedConnection(PooledConnection[http.Connection]):
             self._changed.notify_all()
 
     def read_tunnel(self, session: SessionState, deadline: float | None) -> None:
-        """HTTP/1.1's short way to more of ``session``'s messages, for ``recv`` with none queued.
+        """HTTP/1.1's short way to ``session``'s next messages, for ``recv`` with none queued.
 
         The connection carries this one session, so reading for everyone
         comes down to decoding its bytes: no event, no routing, and the
@@ -198,35 +198,38 @@ class SharedConnection(PooledConnection[http.Connection]):
         """
         conn = self.conn
         ref = session.ref
-        if (
-            self._reading
-            or self.failure is not None
-            or session.paused
-            or session.closed
-            or not conn.passes_through(ref)
-        ):
-            return
-        due = self._keepalive_due
-        wake = earliest(deadline, due)
-        timeout = None
-        if wake is not None:
-            timeout = wake - time.monotonic()
-            if timeout <= 0:
+        while not session.messages:  # read after read: a large message takes several
+            if (
+                self._reading
+                or self.failure is not None
+                or session.paused
+                or session.closed
+                or not conn.passes_through(ref)
+            ):
                 return
-        sock = conn.socket
-        self._reading = True
-        try:
-            self.lock.release()
+            due = self._keepalive_due
+            wake = earliest(deadline, due)
+            timeout = None
+            if wake is not None:
+                timeout = wake - time.monotonic()
+                if timeout <= 0:
+                    return
+            sock = conn.socket
+            self._reading = True
             try:
-                readable = _wait_readable(sock, timeout)
+                self.lock.release()
+                try:
+                    readable = _wait_readable(sock, timeout)
+                finally:
+                    self.lock.acquire()
+                if not readable:
+                    return  # the deadline or the keepalive's moment: ``wait`` sees to both
+                if self.failure is None:
+                    self._read_available(session if conn.passes_through(ref) else None)
             finally:
-                self.lock.acquire()
-            if readable and self.failure is None:
-                self._read_available(session if conn.passes_through(ref) else None)
-        finally:
-            self._reading = False
-            if self._waiting:
-                self._changed.notify_all()
+                self._reading = False
+                if self._waiting:
+                    self._changed.notify_all()
 
     def _quic_deadline(self) -> float | None:
         """When the HTTP/3 connection's core needs its deadline handled (None: not HTTP/3)."""
