@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,20 @@ def test_deflate_quick_run() -> None:
         assert sum(row.startswith(f"| {library} |") for row in rows) >= 4, library
     assert "n/a (picows): picows has no permessage-deflate" in stdout
     assert "n/a (aiohttp)" in stdout and "n/a (wsproto)" in stdout
+
+
+def test_instructions_quick_run() -> None:
+    """valgrind counts a few round trips of mint's asyncio session: a plausible positive count.
+
+    valgrind is a Debian package (``./dev test`` installs it as root); without it this skips
+    with the reason, except in CI, where it must run.
+    """
+    if shutil.which("valgrind") is None:
+        reason = "valgrind is not installed (./dev test installs the Debian package as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true, so this must run")
+        pytest.skip(reason)
+    stdout = run_quick("bench_instructions.py")
+    row = next(line for line in stdout.splitlines() if line.startswith("| mint session"))
+    count = int(row.split("|")[2].strip().replace(",", ""))
+    assert 10_000 < count < 1_000_000, row  # a round trip costs tens of thousands
