@@ -469,7 +469,7 @@ class Session(SessionFacts):
         if message is None:
             state.raise_if_closed()
             raise ConnectionClosedError("the connection failed", close_code=1006, reason="closed")
-        if state.paused and state.queue_low:
+        if state.paused and len(messages) <= state.low_water:  # ``queue_low``, per message
             await shared.resume(state)
         return message
 

@@ -71,6 +71,8 @@ class SessionState:
         self.ws = ws
         self.ref = ref
         self.max_queue = max_queue
+        #: Reading starts again once the queue is down to this (see ``queue_low``).
+        self.low_water = max_queue // 4
         self.messages: deque[Message] = deque()
         self.status = SessionStatus.OPEN
         #: Set when the session reached CLOSED: what ``recv`` raises once the queue is empty.
@@ -111,7 +113,7 @@ class SessionState:
     @property
     def queue_low(self) -> bool:
         """Room to read again: a low-water mark, so a pause does not flip per message."""
-        return len(self.messages) <= self.max_queue // 4
+        return len(self.messages) <= self.low_water
 
     def close_finished(self, http2: bool) -> bool:
         """Whether ``close`` may stop waiting: the session is closed and its stream done with.

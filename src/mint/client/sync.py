@@ -574,7 +574,7 @@ class Session(SessionFacts):
                 raise ConnectionClosedError(  # the connection failed before routing an end
                     "the connection failed", close_code=1006, reason="closed"
                 )
-            if state.paused and state.queue_low:
+            if state.paused and len(messages) <= state.low_water:  # ``queue_low``, per message
                 shared.resume(state)
             return message
 
