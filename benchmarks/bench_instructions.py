@@ -1,6 +1,6 @@
 """Instructions per message for the asyncio clients of ``bench_sessions``, counted by valgrind.
 
-    python benchmarks/bench_instructions.py              # 4 clients x 2 workloads (~3 min)
+    python benchmarks/bench_instructions.py              # 5 clients x 2 workloads (~4 min)
     python benchmarks/bench_instructions.py --quick      # smoke run: mint, one workload
 
 Why: on a shared VM the wall clock moves by 10-40 % between runs, more than
@@ -40,6 +40,7 @@ CLIENTS: dict[str, Callable[[str], Awaitable[sessions.AsyncClient]]] = {
     "aiohttp": lambda url: sessions.Aiohttp().open(url),
     "picows": lambda url: sessions.Picows().open(url),
     sessions.CODEC_FLOOR_ASYNC: sessions._codec_floor_async,
+    sessions.FLOOR_ASYNC: sessions._floor_async,
 }
 #: Pipelined runs take ten times the messages: each costs a tenth as much.
 WORKLOADS = {"32-byte round trip": (False, 1), "32 bytes pipelined": (True, 10)}
@@ -96,6 +97,9 @@ def per_message(valgrind: str, client: str, workload: str, port: int, low: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="mint alone, round trips, few")
+    parser.add_argument(
+        "--clients", nargs="+", choices=list(CLIENTS), metavar="NAME", help="only these clients"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -105,7 +109,7 @@ def main() -> None:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
-    clients = [sessions.MINT_ASYNC] if args.quick else list(CLIENTS)
+    clients = [sessions.MINT_ASYNC] if args.quick else args.clients or list(CLIENTS)
     workloads = list(WORKLOADS)[:1] if args.quick else list(WORKLOADS)
     low, high = (QUICK_LOW, QUICK_HIGH) if args.quick else (LOW, HIGH)
     rows: list[str] = []

@@ -611,6 +611,48 @@ def test_stream_request_body_nowait_says_when_to_drain() -> None:
             release.set()
 
 
+def test_a_write_after_the_servers_end_is_refused_before_anything_is_read() -> None:
+    """The event loop saw the server's EOF, the caller has not read yet: a write is refused.
+
+    The transport closes itself at the EOF; a write handed to it then would
+    be dropped or hit a dead socket, and the caller would learn nothing.
+    What the server sent before its end is still there for ``recv``.
+    """
+    got: list[bytes] = []
+    go = threading.Event()
+
+    def frame_then_close(connection: socket.socket) -> None:
+        switch_protocols(connection)
+        go.wait(TIMEOUT)
+        connection.sendall(b"\x81\x03end")
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(TIMEOUT)
+        with contextlib.suppress(OSError):
+            while chunk := connection.recv(4096):
+                got.append(chunk)
+
+    async def main() -> None:
+        async with await connect("http", "127.0.0.1", port) as conn:
+            ref = await upgrade(conn)
+            go.set()
+            for _ in range(200):  # until the loop has run the protocol's eof_received
+                if conn._protocol.eof:
+                    break
+                await asyncio.sleep(0.01)
+            with pytest.raises(TransportError) as info:
+                conn.stream_request_body_nowait(ref, b"\x82\x80mask")
+            assert info.value.reason == "closed"
+            assert await conn.recv_tunnel(ref, timeout=TIMEOUT) == b"\x81\x03end"
+            assert await conn.recv(timeout=TIMEOUT) == [Done(ref)]
+
+    with scripted_server(frame_then_close) as port:
+        try:
+            run(main)
+        finally:
+            go.set()
+    assert b"mask" not in b"".join(got)
+
+
 def test_only_one_coroutine_may_await_recv(ws_server: EchoServer) -> None:
     async def main() -> None:
         async with await connect("http", "127.0.0.1", ws_server.port) as conn:

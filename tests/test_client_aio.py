@@ -77,6 +77,14 @@ def wss_server(server_ssl_context: ssl.SSLContext) -> Iterator[WebsocketsServer]
 # -- conversations -----------------------------------------------------------------------------
 
 
+class _Str(str):
+    pass
+
+
+class _Bytes(bytes):
+    pass
+
+
 def test_echo_fragments_timeout_ping_and_close(endpoint: Endpoint) -> None:
     async def main() -> None:
         async with aio.connect(endpoint.url("/echo"), **endpoint.options) as ws:
@@ -107,6 +115,23 @@ def test_echo_fragments_timeout_ping_and_close(endpoint: Endpoint) -> None:
             assert not ws.closed
             await ws.send("still usable")
             assert await ws.recv(TIMEOUT) == "still usable"
+
+            # Beyond str and bytes, the send takes the lock's way: the same frames.
+            await ws.send(_Str("sub"))
+            reply = await ws.recv(TIMEOUT)
+            assert reply == "sub" and type(reply) is str
+            await ws.send(_Bytes(b"sub"))
+            reply = await ws.recv(TIMEOUT)
+            assert reply == b"sub" and type(reply) is bytes
+            buffer: Any = bytearray(b"ba")  # accepted at run time beyond the annotation
+            await ws.send(buffer)
+            assert await ws.recv(TIMEOUT) == b"ba"
+            wrong: Any = 42
+            with pytest.raises(WebSocketError) as refused:
+                await ws.send(wrong)
+            assert refused.value.reason == "invalid_argument"
+            await ws.send(b"after the refusal")
+            assert await ws.recv(TIMEOUT) == b"after the refusal"
 
             latency = await ws.ping()
             assert 0 < latency < TIMEOUT

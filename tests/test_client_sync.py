@@ -40,6 +40,14 @@ def header_names(headers: list[tuple[str, str]]) -> set[str]:
 # -- conversations, on every transport -------------------------------------------------------
 
 
+class _Str(str):
+    pass
+
+
+class _Bytes(bytes):
+    pass
+
+
 def test_text_and_binary_echo_and_what_was_negotiated(endpoint: Endpoint) -> None:
     with client.connect(endpoint.url("/echo"), **endpoint.options) as ws:
         assert ws.http_version == endpoint.http_version
@@ -54,6 +62,13 @@ def test_text_and_binary_echo_and_what_was_negotiated(endpoint: Endpoint) -> Non
         buffer: Any = bytearray(b"ba")  # accepted at run time beyond the annotation's bytes
         ws.send(buffer)  # one binary message, not an iterable of ints
         assert ws.recv(timeout=TIMEOUT) == b"ba"
+        # Subclasses of str and bytes leave the short way for ``encode_message``: same frames.
+        ws.send(_Str("sub"))
+        assert ws.recv(timeout=TIMEOUT) == "sub"
+        ws.send(_Bytes(b"sub"))
+        assert ws.recv(timeout=TIMEOUT) == b"sub"
+        ws.send(memoryview(b"view"))
+        assert ws.recv(timeout=TIMEOUT) == b"view"
         big = bytes(range(256)) * 1024  # more than one frame and one TLS record
         ws.send(big)
         assert ws.recv(timeout=TIMEOUT) == big

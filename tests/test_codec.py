@@ -482,6 +482,24 @@ def test_encode_accepts_bytearray_and_memoryview() -> None:
     assert unmask(encoded(ws, Ping(memoryview(b"cd")))) == b"cd"  # type: ignore[arg-type]
 
 
+class _Bytes(bytes):
+    pass
+
+
+def test_a_bytes_subclass_is_taken_as_bytes() -> None:
+    """Binary data and ``decode`` input that subclass ``bytes`` are bytes, not refused."""
+    ws = WebSocket()
+    [frame] = parse_client_frames(ws.encode_binary(_Bytes(b"sub")))
+    assert (frame.opcode, unmask(frame)) == (BINARY, b"sub")
+    assert unmask(encoded(ws, Binary(_Bytes(b"ab")))) == b"ab"
+    assert unmask(encoded(ws, Ping(_Bytes(b"cd")))) == b"cd"
+    [message] = ws.decode(_Bytes(server_frame(BINARY, b"in")))
+    assert message == Binary(b"in") and type(message.data) is bytes
+    with pytest.raises(WebSocketError) as refused:
+        ws.encode_binary("text")  # type: ignore[arg-type]
+    assert refused.value.reason == "invalid_frame"
+
+
 def test_encode_control_frames() -> None:
     ws = WebSocket()
     ping = encoded(ws, Ping(b"p" * 125))

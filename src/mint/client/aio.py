@@ -87,6 +87,8 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
 #: ``get_running_loop`` costs a ``getpid`` system call per call on Python 3.11.
 #: The function itself, not a wrapper: it is read per message.
 _now = time.monotonic
+#: Read per message sent: a module constant is one lookup, ``SessionStatus.OPEN`` two.
+_OPEN = SessionStatus.OPEN
 
 
 class AsyncSharedConnection(PooledConnection[AsyncConnection]):
@@ -330,32 +332,40 @@ class Session(SessionFacts):
     async def send(self, message: Message | Iterable[Message]) -> None:
         """Send ``str`` as text, ``bytes`` as binary, or an iterable as one fragmented message."""
         state = self._state
-        if not self._send_locked and isinstance(message, (str, bytes)):
-            # One frame is encoded and handed to the transport before the first
-            # await: it cannot land inside another coroutine's fragmented
-            # message, which holds the lock while it waits between fragments.
-            # ``encode_message`` and ``_write``, inline: this runs per message.
-            if type(message) is str and state.status is SessionStatus.OPEN:
-                data = state.ws.encode_text(message)
-            else:
-                data = state.encode_message(message)
-            shared = self._shared
-            if shared.failure is not None:
-                state.raise_if_closed()
-            conn = shared.conn
-            try:
-                if conn.stream_request_body_nowait(state.ref, data):
-                    await conn.drain()
-            except MintError as exc:
-                await self._write_failed(exc)
-            if shared.http2:
-                await self._wait_for_window()
+        # A whole str or bytes message on an open session, with no fragmented
+        # message under way: the frame is encoded and handed to the transport
+        # before the first await, so it cannot land inside another coroutine's
+        # fragmented message (which holds the lock between its fragments).
+        # ``encode_message`` and ``_write``, inline: this runs per message.
+        if type(message) is str and not self._send_locked and state.status is _OPEN:
+            data = state.ws.encode_text(message)
+        elif type(message) is bytes and not self._send_locked and state.status is _OPEN:
+            data = state.ws.encode_binary(message)
+        else:
+            await self._send_in_turn(message)
             return
+        shared = self._shared
+        if shared.failure is not None:
+            state.raise_if_closed()
+        conn = shared.conn
+        try:
+            if conn.stream_request_body_nowait(state.ref, data):
+                await conn.drain()
+        except MintError as exc:
+            await self._write_failed(exc)
+        if shared.http2:
+            await self._wait_for_window()
+
+    async def _send_in_turn(self, message: Message | Iterable[Message]) -> None:
+        """``send`` for the rest: fragments, other bytes-like types, a closed session, a wait.
+
+        Holds the send lock, so a message waits for a fragmented one under way.
+        """
         async with self._send_lock:
             self._send_locked = True
             try:
                 if isinstance(message, (str, bytes, bytearray, memoryview)):
-                    await self._write(state.encode_message(message))
+                    await self._write(self._state.encode_message(message))
                 else:
                     await self._send_fragments(message)
                 if self._shared.http2:

@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 log = logging.getLogger("mint.client")
+#: Read per message sent: a module constant is one lookup, ``SessionStatus.OPEN`` two.
+_OPEN = SessionStatus.OPEN
 
 _READ_SIZE = 256 * 1024
 _DATAGRAM_BATCH = 256
@@ -474,8 +476,13 @@ class Session(SessionFacts):
                     # from its first fragment to its last) and none can write before
                     # the connection's lock is let go: this frame cannot land inside
                     # one, so the send lock is not needed (it costs a message's worth).
-                    if type(message) is str and state.status is SessionStatus.OPEN:
-                        data = state.ws.encode_text(message)  # ``encode_message``, inline
+                    # ``encode_message``, inline for str and bytes.
+                    if state.status is not _OPEN:
+                        data = state.encode_message(message)  # raises the session's error
+                    elif type(message) is str:
+                        data = state.ws.encode_text(message)
+                    elif type(message) is bytes:
+                        data = state.ws.encode_binary(message)
                     else:
                         data = state.encode_message(message)
                     self._write(data)

@@ -185,12 +185,11 @@ class AsyncConnection(ConnectionFacts):
         if self._closed:
             raise TransportError("the connection is closed", reason="closed")
         data = self._core.send_body(ref, chunk, end_stream=end_stream)
-        if data:  # ``_write``, inline: this runs per message
-            transport = self._transport
-            if transport.is_closing():
-                raise TransportError("the server closed the connection", reason="closed")
-            transport.write(data)
         protocol = self._protocol
+        if data:  # ``_write``, inline: this runs per message
+            if protocol.eof:  # the transport is closing: ``is_closing()`` without the call
+                raise TransportError("the server closed the connection", reason="closed")
+            self._transport.write(data)
         # ``drain`` waits (or raises) only then; bytes merely buffered below
         # the high-water mark need no coroutine, let alone a timer.
         return protocol.writing_paused or protocol.lost

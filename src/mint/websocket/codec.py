@@ -969,7 +969,8 @@ def _kind_name(opcode: int) -> str:
 
 
 def _as_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, (bytearray, memoryview)):
+    """Plain ``bytes`` of a bytes-like value (a subclass of ``bytes`` included), or the error."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise WebSocketError(
         f"{what} must be bytes, bytearray or memoryview, got {type(value).__name__}",
