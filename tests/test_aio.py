@@ -439,19 +439,32 @@ def test_recv_tunnel_hands_over_the_tunnel_bytes_as_read(ws_server: EchoServer) 
     run(main)
 
 
+def frame_then_end(go: threading.Event, got: list[bytes]) -> Callable[[socket.socket], None]:
+    """A server's script: the 101, then (once ``go`` is set) one text frame and its EOF.
+
+    It then keeps what the client still writes in ``got``, until the client goes.
+    """
+
+    def script(connection: socket.socket) -> None:
+        switch_protocols(connection)
+        go.wait(TIMEOUT)
+        connection.sendall(b"\x81\x03end")
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(TIMEOUT)
+        with contextlib.suppress(OSError):
+            while chunk := connection.recv(4096):
+                got.append(chunk)
+
+    return script
+
+
 def test_recv_tunnel_leaves_the_end_and_other_readers_to_recv() -> None:
     """The server sends a frame and closes: the frame comes by ``recv_tunnel``, the end by ``recv``.
 
     And while another coroutine awaits ``recv``, ``recv_tunnel`` takes nothing.
     """
     go = threading.Event()
-
-    def frame_then_close(connection: socket.socket) -> None:
-        switch_protocols(connection)
-        go.wait(TIMEOUT)
-        connection.sendall(b"\x81\x03end")
-        connection.shutdown(socket.SHUT_WR)
-        connection.recv(1)  # until the client goes
+    frame_then_close = frame_then_end(go, [])
 
     async def main() -> None:
         async with await connect("http", "127.0.0.1", port) as conn:
@@ -620,16 +633,7 @@ def test_a_write_after_the_servers_end_is_refused_before_anything_is_read() -> N
     """
     got: list[bytes] = []
     go = threading.Event()
-
-    def frame_then_close(connection: socket.socket) -> None:
-        switch_protocols(connection)
-        go.wait(TIMEOUT)
-        connection.sendall(b"\x81\x03end")
-        connection.shutdown(socket.SHUT_WR)
-        connection.settimeout(TIMEOUT)
-        with contextlib.suppress(OSError):
-            while chunk := connection.recv(4096):
-                got.append(chunk)
+    frame_then_close = frame_then_end(go, got)
 
     async def main() -> None:
         async with await connect("http", "127.0.0.1", port) as conn:
