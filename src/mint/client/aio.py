@@ -89,6 +89,7 @@ async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
 _now = time.monotonic
 #: Read per message sent: a module constant is one lookup, ``SessionStatus.OPEN`` two.
 _OPEN = SessionStatus.OPEN
+_CLOSED = SessionStatus.CLOSED
 
 
 class AsyncSharedConnection(PooledConnection[AsyncConnection]):
@@ -131,31 +132,6 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                     self._waiting -= 1
                 continue
             await self._read_for_all(deadline)
-
-    def tunnel_wait(self, session: SessionState, deadline: float | None) -> float | None:
-        """How long ``recv``'s short way may wait for ``session``'s bytes: None is no limit,
-        and 0.0 means the short way does not hold now (``wait`` then takes over).
-
-        HTTP/1.1 only: the connection carries this one session, so reading
-        for everyone comes down to decoding its bytes, with no event, no
-        routing, and the ``_service`` round only when the frames asked for
-        something.  It does not hold while another coroutine reads, or once
-        the session is paused or closed.  The wait ends at ``deadline`` or
-        the keepalive's wake-up, whichever is first.
-        """
-        if (
-            self._reading
-            or self.failure is not None
-            or session.paused
-            or session.status is SessionStatus.CLOSED  # ``closed``, without the property's call
-        ):
-            return 0.0
-        due = self._keepalive_due
-        if deadline is None and due is None:
-            return None
-        wake = earliest(deadline, due)
-        assert wake is not None
-        return max(wake - _now(), 0.0)
 
     async def serve(self, session: SessionState, now: float) -> None:
         """``_service`` for one session that just read: its reply, its pause, its end.
@@ -449,14 +425,31 @@ class Session(SessionFacts):
         """The next message; see the blocking ``Session.recv``."""
         state = self._state
         shared = self._shared
-        if not state.messages:
+        messages = state.messages
+        if not messages:
             deadline = None if timeout is None else _now() + timeout
-            while not shared.http2 and not state.messages:
-                # The short way (see ``tunnel_wait``), inline: a coroutine less per read.
-                # Read after read while it holds: a large message takes several.
-                wait = shared.tunnel_wait(state, deadline)
-                if wait == 0.0:
+            while not shared.http2:
+                # The short way, for HTTP/1.1: the connection carries this one
+                # session, so reading for everyone comes down to decoding its
+                # bytes, with no event, no routing, and the ``serve`` round only
+                # when the frames asked for something.  Read after read while it
+                # holds: a large message takes several.  It does not hold while
+                # another coroutine reads, or once the session is paused or
+                # closed: ``wait`` then takes over (and reports the end).  All of
+                # it inline, as this runs per message.
+                if (
+                    shared._reading
+                    or shared.failure is not None
+                    or state.paused
+                    or state.status is _CLOSED
+                ):
                     break
+                # Until the deadline or the keepalive's wake-up, whichever is first
+                # (``earliest``, inline).
+                wake = shared._keepalive_due
+                if wake is None or (deadline is not None and deadline < wake):
+                    wake = deadline
+                wait = None if wake is None else max(wake - _now(), 0.0)
                 shared._reading = True
                 try:
                     data = await shared.conn.recv_tunnel(state.ref, wait)
@@ -472,9 +465,10 @@ class Session(SessionFacts):
                     shared._reading = False
                     if shared._waiting:
                         shared._notify()
-            if not state.messages:
+                if messages:
+                    break
+            if not messages:
                 await shared.wait(self._message_ready, deadline)
-        messages = state.messages
         message = messages.popleft() if messages else None  # ``next_message``, per message
         if message is None:
             state.raise_if_closed()

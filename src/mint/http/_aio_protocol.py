@@ -43,7 +43,9 @@ class ReceiveProtocol(asyncio.Protocol):
         #: Why the connection was lost, when it was not a clean close.
         self.error: BaseException | None = None
         self.lost = False
-        self._data_waiter: asyncio.Future[None] | None = None
+        #: The future ``readable`` hands out, done by the next read (or the end):
+        #: an attribute, so the shell's per-read path can reuse it without a call.
+        self.data_waiter: asyncio.Future[None] | None = None
         #: The transport's buffer is above its high-water mark: ``drain`` would wait.
         self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -61,7 +63,7 @@ class ReceiveProtocol(asyncio.Protocol):
         self._chunks.append(data)
         self._size += len(data)
         self.buffered = True
-        waiter = self._data_waiter  # ``_wake_reader``, inline: this runs per read
+        waiter = self.data_waiter  # ``_wake_reader``, inline: this runs per read
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         if self._size >= PAUSE_READING_AT and not self._reading_paused:
@@ -129,9 +131,9 @@ class ReceiveProtocol(asyncio.Protocol):
 
         Cancelling it (a timeout around it) is safe: the next call makes a new one.
         """
-        waiter = self._data_waiter
+        waiter = self.data_waiter
         if waiter is None or waiter.done():
-            waiter = self._data_waiter = self.loop.create_future()
+            waiter = self.data_waiter = self.loop.create_future()
             if self.buffered:
                 waiter.set_result(None)
         return waiter
@@ -192,6 +194,6 @@ class ReceiveProtocol(asyncio.Protocol):
         await asyncio.shield(self._closed)
 
     def _wake_reader(self) -> None:
-        waiter = self._data_waiter
+        waiter = self.data_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

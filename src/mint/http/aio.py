@@ -266,17 +266,20 @@ class AsyncConnection(ConnectionFacts):
         http1 = self._http1
         if (
             http1 is None
+            or ref is not http1.passing  # ``passes_through``, without the call: per read
+            or ref is None
             or self._pending
             or self._receiving
             or self._closed
-            or not http1.passes_through(ref)
         ):
             return b""
         protocol = self._protocol
         if not protocol.buffered:
             self._receiving = True
             try:
-                waiter = protocol.readable()
+                waiter = protocol.data_waiter  # ``readable()``, inline: nothing is buffered
+                if waiter is None or waiter.done():
+                    waiter = protocol.data_waiter = protocol.loop.create_future()
                 if timeout is not None:
                     protocol.wake_after(timeout)
                 elif protocol.alarm is not None:

@@ -87,10 +87,11 @@ class HTTP1Core(HTTPCore):
         self._dead: MintError | None = None
         self._closed_by_us = False
         self._eof = False
-        # The tunnel's ref while received bytes pass through it (``passes_through``), and
-        # while frames may go out as they are (``send_body``): both asked per message,
-        # so kept up to date by ``_tunnel_changed`` rather than worked out at each call.
-        self._passing: Ref | None = None
+        #: The tunnel's ref while received bytes pass through it (``passes_through``),
+        #: else None.  Read-only; an attribute for a shell that asks per read (the
+        #: asyncio ``recv_tunnel``), kept up to date by ``_tunnel_changed``.
+        self.passing: Ref | None = None
+        # The tunnel's ref while frames may go out as they are (``send_body``), likewise.
         self._writable: Ref | None = None
 
     # -- public contract -------------------------------------------------
@@ -230,15 +231,15 @@ class HTTP1Core(HTTPCore):
         event (``AsyncConnection.recv_tunnel``): per WebSocket message, the
         event and the calls around it cost as much as decoding the frame.
         """
-        return ref is self._passing and ref is not None
+        return ref is self.passing and ref is not None
 
     def _tunnel_changed(self) -> None:
         """After the tunnel opened, or one of its ends or ours came: the shortcuts follow."""
         tunnel = self._tunnel_ref
         if tunnel is None or self._eof or self._closed_by_us:
-            self._passing = self._writable = None
+            self.passing = self._writable = None
         else:
-            self._passing = tunnel
+            self.passing = tunnel
             self._writable = None if self._tunnel_write_closed else tunnel
 
     def data_to_send(self) -> bytes:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import codecs
 import struct
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from mint.errors import MintError, ProtocolError, WebSocketError
 from mint.websocket._close import (
@@ -508,6 +508,32 @@ class WebSocket:
         ``mint.ProtocolError`` if the server broke the protocol; frames decoded
         from ``data`` before the fault are in the exception's ``frames``.
         """
+        run = self._decode_run
+        if (
+            run is not None
+            and type(data) is bytes
+            and not self._pending
+            and self._failure is None
+            and self._close_frame is None
+        ):
+            # The usual read: nothing kept from the last one, and the C walk
+            # goes first (most reads end inside it: whole frames it takes).
+            # What it leaves goes on in ``_decode_from``, as from any point.
+            frames: list[Frame] = []
+            try:
+                pos, need = run(data, 0, frames, self, self._run_config)
+            except UnicodeDecodeError as exc:
+                self._fail(_invalid_utf8(), frames, exc)
+            except ProtocolError as exc:
+                self._fail(exc, frames, None)
+            if pos == len(data):
+                self._need = need or 2  # whole frames only: the next read starts with a header
+                return frames
+            return self._decode_from(data, pos, need, frames)
+        return self._decode_kept(data)
+
+    def _decode_kept(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """``decode`` with bytes kept from before, or not yet able to use the C walk."""
         if self._failure is not None:
             failure = self._failure
             raise ProtocolError(
@@ -537,26 +563,39 @@ class WebSocket:
             return []
 
         frames: list[Frame] = []
-        append = frames.append
-        pos = end = 0
+        pos = 0
         need = 2
         try:
             if pending:
                 data = self._complete_waiting_frame(frames)
             self._waiting_header = 0
-            end = len(data)
             # The C walk also takes the fragments of a message and control frames.
             run = self._decode_run if self._close_frame is None else None
-            run_config = self._run_config
             if run is not None:
                 # Most reads end inside the C walk: it goes first, before the Python
                 # paths' set-up (a third of ``decode``'s own cost for a one-frame read).
-                # Where it stopped at a frame it does not take, the loop below calls it
-                # again at the same place, which returns at once.
-                pos, need = run(data, pos, frames, self, run_config)
-                if not need and pos == end:
+                pos, need = run(data, pos, frames, self, self._run_config)
+                if not need and pos == len(data):
                     need = 2  # whole frames only: the next read starts with a header
+        except UnicodeDecodeError as exc:
+            self._fail(_invalid_utf8(), frames, exc)
+        except ProtocolError as exc:
+            self._fail(exc, frames, None)
+        return self._decode_from(data, pos, need, frames)
+
+    def _decode_from(self, data: bytes, pos: int, need: int, frames: list[Frame]) -> list[Frame]:
+        """Go on decoding ``data`` from ``pos``, where the C walk (if any) stopped.
+
+        ``need`` is what the C walk said of the frame at ``pos``: how many
+        bytes it needs, or 0 when that frame is not one it takes.  The Python
+        paths take that frame and go on; whatever ends inside a frame is kept.
+        """
+        append = frames.append
+        end = len(data)
+        run = self._decode_run if self._close_frame is None else None
+        try:
             if run is None or not need:
+                run_config = self._run_config
                 ready = not self._recv_opcode and self._close_frame is None
                 fast = self._fast and ready
                 lean = self._lean and ready
@@ -694,7 +733,9 @@ class WebSocket:
             pos = stop
         return pos, 0
 
-    def _fail(self, error: ProtocolError, frames: list[Frame], cause: BaseException | None) -> None:
+    def _fail(
+        self, error: ProtocolError, frames: list[Frame], cause: BaseException | None
+    ) -> NoReturn:
         """Remember the fault so later calls fail too, and raise it with the frames decoded."""
         error.frames = frames
         self._failure = error
