@@ -133,14 +133,6 @@ class AsyncSharedConnection(PooledConnection[AsyncConnection]):
                 continue
             await self._read_for_all(deadline)
 
-    async def serve(self, session: SessionState, now: float) -> None:
-        """``_service`` for one session that just read: its reply, its pause, its end.
-
-        The short way's last step: after ``session.receive`` said it is not
-        settled, or the keepalive is due.
-        """
-        await self._service([session], now)
-
     async def poll(self) -> None:
         """Take in what already arrived, without waiting: say, the EOF or GOAWAY of a
         server that closed the connection while it sat idle in the pool (keep-alive
@@ -431,7 +423,7 @@ class Session(SessionFacts):
             while not shared.http2:
                 # The short way, for HTTP/1.1: the connection carries this one
                 # session, so reading for everyone comes down to decoding its
-                # bytes, with no event, no routing, and the ``serve`` round only
+                # bytes, with no event, no routing, and the ``_service`` round only
                 # when the frames asked for something.  Read after read while it
                 # holds: a large message takes several.  It does not hold while
                 # another coroutine reads, or once the session is paused or
@@ -444,11 +436,8 @@ class Session(SessionFacts):
                     or state.status is _CLOSED
                 ):
                     break
-                # Until the deadline or the keepalive's wake-up, whichever is first
-                # (``earliest``, inline).
-                wake = shared._keepalive_due
-                if wake is None or (deadline is not None and deadline < wake):
-                    wake = deadline
+                # Until the deadline or the keepalive's wake-up, whichever is first.
+                wake = earliest(deadline, shared._keepalive_due)
                 wait = None if wake is None else max(wake - _now(), 0.0)
                 shared._reading = True
                 try:
@@ -458,7 +447,7 @@ class Session(SessionFacts):
                     now = _now()
                     due = shared._keepalive_due
                     if not state.receive(data, now) or (due is not None and now >= due):
-                        await shared.serve(state, now)
+                        await shared._service([state], now)
                     elif due is not None:
                         shared._watch_keepalive(state)
                 finally:

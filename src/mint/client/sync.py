@@ -476,15 +476,13 @@ class Session(SessionFacts):
                     # from its first fragment to its last) and none can write before
                     # the connection's lock is let go: this frame cannot land inside
                     # one, so the send lock is not needed (it costs a message's worth).
-                    # ``encode_message``, inline for str and bytes.
-                    if state.status is not _OPEN:
-                        data = state.encode_message(message)  # raises the session's error
-                    elif type(message) is str:
+                    # ``encode_message``, inline for str and bytes on an open session.
+                    if type(message) is str and state.status is _OPEN:
                         data = state.ws.encode_text(message)
-                    elif type(message) is bytes:
+                    elif type(message) is bytes and state.status is _OPEN:
                         data = state.ws.encode_binary(message)
                     else:
-                        data = state.encode_message(message)
+                        data = state.encode_message(message)  # a closed session's error, too
                     self._write(data)
                     return
         with self._send_lock:

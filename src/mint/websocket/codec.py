@@ -563,32 +563,23 @@ class WebSocket:
             return []
 
         frames: list[Frame] = []
-        pos = 0
-        need = 2
-        try:
-            if pending:
+        if pending:
+            try:
                 data = self._complete_waiting_frame(frames)
-            self._waiting_header = 0
-            # The C walk also takes the fragments of a message and control frames.
-            run = self._decode_run if self._close_frame is None else None
-            if run is not None:
-                # Most reads end inside the C walk: it goes first, before the Python
-                # paths' set-up (a third of ``decode``'s own cost for a one-frame read).
-                pos, need = run(data, pos, frames, self, self._run_config)
-                if not need and pos == len(data):
-                    need = 2  # whole frames only: the next read starts with a header
-        except UnicodeDecodeError as exc:
-            self._fail(_invalid_utf8(), frames, exc)
-        except ProtocolError as exc:
-            self._fail(exc, frames, None)
-        return self._decode_from(data, pos, need, frames)
+            except UnicodeDecodeError as exc:
+                self._fail(_invalid_utf8(), frames, exc)
+            except ProtocolError as exc:
+                self._fail(exc, frames, None)
+        self._waiting_header = 0
+        return self._decode_from(data, 0, 0, frames)  # need 0: from the first frame on
 
     def _decode_from(self, data: bytes, pos: int, need: int, frames: list[Frame]) -> list[Frame]:
         """Go on decoding ``data`` from ``pos``, where the C walk (if any) stopped.
 
         ``need`` is what the C walk said of the frame at ``pos``: how many
-        bytes it needs, or 0 when that frame is not one it takes.  The Python
-        paths take that frame and go on; whatever ends inside a frame is kept.
+        bytes it needs, or 0 when that frame is not one it takes (or the walk
+        has not looked yet: it goes first then).  The Python paths take that
+        frame and go on; whatever ends inside a frame is kept.
         """
         append = frames.append
         end = len(data)
